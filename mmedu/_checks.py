@@ -1,0 +1,89 @@
+"""Input validation shared by every public function of :mod:`mmedu`.
+
+Each check raises ``TypeError`` (wrong kind of object / dtype) or ``ValueError``
+(wrong shape / value) with a message naming the argument, what was expected and
+what was received, so that a student sees at once which call was wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "as_tensor",
+    "check_ndim",
+    "check_finite",
+    "check_positive_int",
+    "check_same_batch",
+    "check_choice",
+]
+
+
+def as_tensor(x, name: str, *, dtype: torch.dtype | None = None, floating: bool = False) -> torch.Tensor:
+    """Return ``x`` as a ``torch.Tensor`` (NumPy arrays and nested lists are converted).
+
+    ``floating=True`` requires a floating dtype (integers are converted to the
+    default float dtype; booleans are refused). ``dtype`` casts the result.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x
+    elif isinstance(x, (np.ndarray, list, tuple, float, int, np.generic)):
+        try:
+            t = torch.as_tensor(np.asarray(x))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: expected a tensor or array of numbers, got {type(x).__name__} ({exc})") from None
+    else:
+        raise TypeError(f"{name}: expected a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    if floating:
+        if t.dtype == torch.bool or t.is_complex():
+            raise TypeError(f"{name}: expected a real floating-point tensor, got dtype {t.dtype}")
+        if not t.is_floating_point():
+            t = t.to(torch.get_default_dtype())
+    if dtype is not None:
+        t = t.to(dtype)
+    return t
+
+
+def check_ndim(t: torch.Tensor, name: str, ndim: int | Sequence[int], shape_doc: str = "") -> None:
+    """Raise ``ValueError`` unless ``t.ndim`` is ``ndim`` (or one of them)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if t.ndim not in allowed:
+        want = " or ".join(f"{d}-D" for d in allowed)
+        doc = f" {shape_doc}" if shape_doc else ""
+        raise ValueError(f"{name}: expected a {want} tensor{doc}, got shape {tuple(t.shape)}")
+
+
+def check_finite(t: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``t`` holds NaN or infinite values."""
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        n_bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{name}: expected finite values, found {n_bad} NaN/inf entries")
+
+
+def check_positive_int(v, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``v`` as an ``int`` after checking ``minimum <= v <= maximum``."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(v).__name__} ({v!r})")
+    v = int(v)
+    if v < minimum or (maximum is not None and v > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name}: expected an integer >= {minimum}{upper}, got {v}")
+    return v
+
+
+def check_same_batch(tensors: Sequence[torch.Tensor], names: Sequence[str]) -> int:
+    """Check all tensors share their first (batch) dimension; return it."""
+    sizes = [t.shape[0] if t.ndim else None for t in tensors]
+    if len(set(sizes)) != 1:
+        listed = ", ".join(f"{n}: {s}" for n, s in zip(names, sizes))
+        raise ValueError(f"expected the same batch size for every input, got {listed}")
+    return int(sizes[0])
+
+
+def check_choice(v, name: str, choices: Sequence) -> None:
+    """Raise ``ValueError`` unless ``v`` is one of ``choices``."""
+    if v not in choices:
+        raise ValueError(f"{name}: expected one of {list(choices)}, got {v!r}")

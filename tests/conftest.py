@@ -1,0 +1,25 @@
+"""Shared pytest configuration.
+
+The network is blocked for the pytest process (pytest-socket, ``--allow-hosts`` in
+pyproject.toml: only loopback, which nbval needs to talk to its kernels). Kernels are
+separate processes it cannot reach; CI additionally runs the suite inside a network
+namespace with only loopback (see scripts/run_tests.sh).
+"""
+
+import os
+
+import pytest
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "book: builds the Jupyter Book (slow)")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    # One BLAS/OpenMP thread per test process: xdist already runs two processes on two cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture
+def rng():
+    import torch
+
+    return torch.Generator().manual_seed(0)
