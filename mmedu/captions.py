@@ -177,7 +177,7 @@ def make_captions(images: np.ndarray, labels: np.ndarray, seed: int,
         elif template == 2:
             body = f"{thick.capitalize()} strokes, {width}, {w_px} by {h_px} pixels. It {slant}."
         elif template == 3:
-            body = f"{subject} {ink}, has {thick} strokes and {slant}, about {deg} degrees."
+            body = f"{subject} {ink}, has {thick} strokes and {slant} (a slant of about {deg} degrees)."
         else:
             body = f"{subject} is {width} ({w_px} px) and {slant}; it {ink}."
         clue = _clue(int(y), rng)

@@ -1,0 +1,46 @@
+# Common tasks. The two that matter:  `make book`  and  `make test`  (see README.md).
+# Each installs what is missing into .venv first (torch from its pin before anything else,
+# so no other package can pull a different, multi-GB build).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.mmedu-installed
+RAW    ?= ../shared/data
+
+.PHONY: install book test notebooks lab data bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book,lab]"
+	touch $(STAMP)
+
+## Build the HTML book from the committed (nbval-verified) notebook outputs.
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --all
+	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
+
+## The whole test suite: unit tests + nbval over every notebook + book build with -W.
+test: $(STAMP)
+	PY=$(PY) bash scripts/run_tests.sh
+
+## Re-execute every notebook (or NB=notebooks/00_data.ipynb) and store outputs deterministically.
+notebooks: $(STAMP)
+	$(PY) scripts/run_notebooks.py $(NB)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+## Rebuild the embedded dataset from the raw MNIST/FSDD files (RAW=folder).
+data: $(STAMP)
+	$(PY) scripts/build_mmdigits.py $(RAW)
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b --quick; done
+
+clean:
+	rm -rf _build .pytest_cache

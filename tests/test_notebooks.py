@@ -1,0 +1,45 @@
+"""Guards on how notebooks are committed.
+
+nbval silently skips a code cell that has no execution count, and per-cell timing
+metadata is diff noise; both mean a notebook was not stored as one clean run of
+``make notebooks``. Each notebook must also be listed in the book's table of contents.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_as_one_clean_run(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"{path.name}: execution counts {counts}; run `make notebooks`"
+    timed = [i for i, c in enumerate(code) if "execution" in c.get("metadata", {})]
+    assert not timed, f"{path.name}: code cells {timed} carry timing metadata"
+    errors = [o.get("ename") for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: stored outputs contain errors {errors}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_listed_in_the_book(path):
+    toc = (ROOT / "_toc.yml").read_text()
+    assert f"notebooks/{path.stem}" in toc, f"{path.name} is not in _toc.yml"
+
+
+def test_network_is_blocked_during_tests():
+    import socket
+
+    with pytest.raises(Exception) as info:
+        socket.create_connection(("pypi.org", 443), timeout=5)
+    # pytest-socket raises SocketBlockedError; in a network namespace name resolution fails.
+    assert info.type.__name__ in ("SocketBlockedError", "SocketConnectBlockedError", "gaierror", "OSError")
