@@ -1,0 +1,316 @@
+"""Tests for mmedu.metrics: against scikit-learn (tie-free data) and a brute-force loop (ties)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score, ndcg_score
+from sklearn.metrics.pairwise import cosine_similarity as sk_cosine
+
+from mmedu.metrics import (
+    average_precision,
+    cosine_similarity,
+    first_positive_rank,
+    mean_average_precision,
+    median_rank,
+    ndcg_at_k,
+    recall_at_k,
+)
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+# --------------------------------------------------------------------------- brute force (pessimistic ties)
+
+
+def bf_ranking(scores, rel):
+    """Gallery indices best first: descending score, ties -> least relevant first."""
+    return sorted(range(len(scores)), key=lambda j: (-scores[j], rel[j]))
+
+
+def bf_first_rank(scores, pos):
+    order = bf_ranking(scores, [int(p) for p in pos])
+    return next(r for r, j in enumerate(order, start=1) if pos[j])
+
+
+def bf_ap(scores, rel, k=None):
+    order = bf_ranking(scores, [int(r) for r in rel])
+    n_rel = sum(bool(r) for r in rel)
+    cut = len(order) if k is None else k
+    hits, total = 0, 0.0
+    for pos, j in enumerate(order[:cut], start=1):
+        if rel[j]:
+            hits += 1
+            total += hits / pos
+    return total / min(n_rel, cut)
+
+
+def bf_ndcg(scores, grades, k):
+    order = bf_ranking(scores, grades)
+    dcg = sum(grades[j] / math.log2(r + 1) for r, j in enumerate(order[:k], start=1))
+    ideal = sorted(grades, reverse=True)
+    idcg = sum(g / math.log2(r + 1) for r, g in enumerate(ideal[:k], start=1))
+    return dcg / idcg
+
+
+def tied_scores(q, g, levels, seed):
+    """Integer-valued scores: many ties per row."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, levels, (q, g), generator=gen).double()
+
+
+def random_relevance(q, g, p, seed):
+    gen = torch.Generator().manual_seed(seed)
+    rel = torch.rand(q, g, generator=gen) < p
+    rel[torch.arange(q), torch.randint(0, g, (q,), generator=gen)] = True  # >= 1 per query
+    return rel
+
+
+# --------------------------------------------------------------------------- cosine similarity
+
+
+def test_cosine_similarity_matches_sklearn_and_handles_zero_rows():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(7, 5, generator=gen, dtype=torch.float64), torch.randn(9, 5, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(cosine_similarity(a, b), torch.from_numpy(sk_cosine(a.numpy(), b.numpy())))
+    a[2] = 0
+    s = cosine_similarity(a, b)
+    assert torch.isfinite(s).all() and (s[2] == 0).all()
+    assert cosine_similarity(a.numpy(), b.float()).dtype == torch.float64  # NumPy accepted, dtypes promoted
+
+
+def test_cosine_similarity_bad_input():
+    with pytest.raises(ValueError, match="same feature size D"):
+        cosine_similarity(torch.randn(3, 4), torch.randn(3, 5))
+    with pytest.raises(ValueError, match=r"2-D tensor \(Q, D\)"):
+        cosine_similarity(torch.randn(4), torch.randn(3, 4))
+
+
+# --------------------------------------------------------------------------- Recall@K / ranks
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_first_positive_rank_matches_brute_force_with_ties(device, seed):
+    s = tied_scores(13, 21, levels=4, seed=seed)
+    pos = random_relevance(13, 21, 0.15, seed + 10)
+    want = [bf_first_rank(s[i].tolist(), pos[i].tolist()) for i in range(13)]
+    got = first_positive_rank(s.to(device), pos.to(device), chunk_size=4)
+    assert got.device.type == device
+    assert got.cpu().tolist() == want
+    # default pairing = an identity positives matrix
+    sq = s[:, :13]
+    want_diag = [bf_first_rank(sq[i].tolist(), (torch.arange(13) == i).tolist()) for i in range(13)]
+    assert first_positive_rank(sq.to(device), chunk_size=5).cpu().tolist() == want_diag
+
+
+def test_tie_rule_is_pessimistic_on_a_hand_example():
+    s = torch.tensor([[1.0, 1.0, 0.0], [0.5, 0.9, 0.9], [0.2, 0.2, 0.2]])
+    # query 0: positive 0 tied with item 1 -> rank 2; query 1: item 1 and 2 tie, positive 1 -> rank 2;
+    # query 2: everything tied -> the positive is last
+    assert first_positive_rank(s).tolist() == [2, 2, 3]
+    assert recall_at_k(s, ks=(1, 2, 3)) == {1: 0.0, 2: pytest.approx(2 / 3), 3: 1.0}
+    # AP with ties: [1, 1] tied, item 0 relevant -> ranked second -> AP = 1/2
+    assert average_precision(s[:1], torch.tensor([[True, False, False]])).item() == pytest.approx(0.5)
+
+
+def test_constant_scores_get_the_worst_recall():
+    s = torch.zeros(6, 6)
+    assert recall_at_k(s, ks=(1, 5, 6)) == {1: 0.0, 5: 0.0, 6: 1.0}
+    assert median_rank(s) == 6.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recall_and_median_rank_match_brute_force(seed):
+    s = tied_scores(30, 40, levels=6, seed=seed)
+    pos = random_relevance(30, 40, 0.05, seed + 3)
+    ranks = np.array([bf_first_rank(s[i].tolist(), pos[i].tolist()) for i in range(30)])
+    got = recall_at_k(s, ks=[1, 3, 10, 40], positives=pos, chunk_size=7)
+    assert got == {k: pytest.approx(float((ranks <= k).mean())) for k in (1, 3, 10, 40)}
+    assert median_rank(s, pos) == pytest.approx(float(np.median(ranks)))
+    assert median_rank(s[:29], pos[:29]) == pytest.approx(float(np.median(ranks[:29])))
+
+
+def test_recall_default_pairing_and_single_k():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(50, 8, generator=gen)
+    s = cosine_similarity(x + 0.3 * torch.randn(50, 8, generator=gen), x)
+    # independent: rank of the diagonal via a full argsort (tie-free data)
+    order = torch.argsort(s, dim=1, descending=True)
+    ranks = (order == torch.arange(50)[:, None]).float().argmax(1) + 1
+    assert recall_at_k(s, 5) == {5: pytest.approx(float((ranks <= 5).float().mean()))}
+    assert recall_at_k(s, ks=(1,), positives=torch.eye(50, dtype=torch.int64)) == recall_at_k(s, ks=(1,))
+
+
+# --------------------------------------------------------------------------- AP / mAP
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_average_precision_matches_sklearn_without_ties(seed):
+    gen = torch.Generator().manual_seed(seed)
+    s = torch.randn(12, 60, generator=gen, dtype=torch.float64)
+    rel = random_relevance(12, 60, [0.02, 0.1, 0.3, 0.7][seed], seed)
+    want = [average_precision_score(rel[i].numpy(), s[i].numpy()) for i in range(12)]
+    np.testing.assert_allclose(average_precision(s, rel, chunk_size=5).numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("k", [None, 1, 4, 25])
+def test_average_precision_matches_brute_force_with_ties(device, k):
+    s = tied_scores(15, 25, levels=3, seed=7)
+    rel = random_relevance(15, 25, 0.25, 8)
+    want = [bf_ap(s[i].tolist(), rel[i].tolist(), k) for i in range(15)]
+    got = average_precision(s.to(device), rel.to(device), k=k, chunk_size=4)
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-12)
+    # float32 path on the same data
+    np.testing.assert_allclose(average_precision(s.float().to(device), rel.to(device), k=k).cpu().numpy(), want, rtol=1e-5)
+
+
+def test_sklearn_disagrees_on_ties_and_pessimistic_is_a_lower_bound():
+    s = torch.tensor([[1.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    rel = torch.tensor([[True, True, False, False]])
+    ours = average_precision(s, rel).item()
+    assert ours == pytest.approx((1 / 2 + 2 / 3) / 2)  # the tied non-relevant item goes first
+    # sklearn treats the tied block as one threshold: precision 2/3 for both relevant items
+    assert average_precision_score(rel[0].numpy(), s[0].numpy()) == pytest.approx(2 / 3)
+    grades = torch.tensor([[3.0, 0.0, 1.0, 2.0]], dtype=torch.float64)
+    s = torch.tensor([[1.0, 1.0, 0.0, 0.0]], dtype=torch.float64)
+    # sklearn averages over tied orders, the pessimistic order is the worst one
+    assert ndcg_at_k(s, grades, 4) < ndcg_score(grades.numpy(), s.numpy(), k=4)
+    assert ndcg_at_k(s, grades, 4) == pytest.approx(bf_ndcg(s[0].tolist(), grades[0].tolist(), 4))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mean_average_precision_matches_sklearn_without_ties(seed):
+    gen = torch.Generator().manual_seed(seed)
+    q_lab = torch.randint(0, 5, (40,), generator=gen)
+    g_lab = torch.cat([torch.arange(5), torch.randint(0, 5, (75,), generator=gen)])
+    s = torch.randn(40, 80, generator=gen, dtype=torch.float64)
+    s += 0.8 * (q_lab[:, None] == g_lab[None, :])  # a somewhat useful model
+    want = np.mean([average_precision_score((g_lab == q_lab[i]).numpy(), s[i].numpy()) for i in range(40)])
+    assert mean_average_precision(s, q_lab, g_lab, chunk_size=9) == pytest.approx(want, rel=1e-12)
+    assert mean_average_precision(s.numpy(), q_lab.numpy(), g_lab.numpy()) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("k", [None, 3, 30])
+def test_mean_average_precision_matches_brute_force_with_ties(device, k):
+    gen = torch.Generator().manual_seed(11)
+    q_lab = torch.randint(0, 4, (18,), generator=gen)
+    g_lab = torch.cat([torch.arange(4), torch.randint(0, 4, (26,), generator=gen)])
+    s = tied_scores(18, 30, levels=4, seed=12)
+    rel = q_lab[:, None] == g_lab[None, :]
+    want = np.mean([bf_ap(s[i].tolist(), rel[i].tolist(), k) for i in range(18)])
+    got = mean_average_precision(s.to(device), q_lab.to(device), g_lab.to(device), k=k, chunk_size=5)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert float(average_precision(s, rel, k=k).mean()) == pytest.approx(want, rel=1e-12)
+
+
+def test_metrics_do_not_depend_on_gallery_order_even_with_ties():
+    s = tied_scores(10, 24, levels=3, seed=5)
+    rel = random_relevance(10, 24, 0.2, 6)
+    grades = torch.randint(0, 4, (10, 24), generator=torch.Generator().manual_seed(1)).double() + rel.double()
+    perm = torch.randperm(24, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(average_precision(s, rel), average_precision(s[:, perm], rel[:, perm]))
+    torch.testing.assert_close(first_positive_rank(s, rel), first_positive_rank(s[:, perm], rel[:, perm]))
+    a = ndcg_at_k(s, grades, 5, reduction="none")
+    torch.testing.assert_close(a, ndcg_at_k(s[:, perm], grades[:, perm], 5, reduction="none"))
+
+
+# --------------------------------------------------------------------------- nDCG
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 50])
+def test_ndcg_matches_sklearn_without_ties(k):
+    gen = torch.Generator().manual_seed(k)
+    s = torch.randn(20, 50, generator=gen, dtype=torch.float64)
+    grades = torch.randint(0, 4, (20, 50), generator=gen).double()
+    grades[:, 0] += 1  # every query has something relevant
+    for ignore_ties in (False, True):  # identical on tie-free scores
+        want = ndcg_score(grades.numpy(), s.numpy(), k=k, ignore_ties=ignore_ties)
+        assert ndcg_at_k(s, grades, k, chunk_size=6) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("k", [1, 4, 20])
+def test_ndcg_matches_brute_force_with_ties(device, k):
+    s = tied_scores(16, 20, levels=3, seed=k)
+    gen = torch.Generator().manual_seed(100 + k)
+    grades = torch.rand(16, 20, generator=gen).double().mul(3).floor()
+    grades[:, 3] = 2.5
+    want = [bf_ndcg(s[i].tolist(), grades[i].tolist(), k) for i in range(16)]
+    got = ndcg_at_k(s.to(device), grades.to(device), k, reduction="none", chunk_size=3)
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-12)
+    assert ndcg_at_k(s, grades, k) == pytest.approx(float(np.mean(want)), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_raises_clear_errors():
+    s = torch.randn(4, 6)
+    rel = torch.ones(4, 6, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"ks: expected an integer >= 1 and <= 6, got 0"):
+        recall_at_k(s, ks=(0, 1))
+    with pytest.raises(ValueError, match=r"ks: expected an integer >= 1 and <= 6, got 7"):
+        recall_at_k(s, ks=7)
+    with pytest.raises(ValueError, match="k: expected an integer >= 1 and <= 6, got 9"):
+        average_precision(s, rel, k=9)
+    with pytest.raises(ValueError, match="k: expected an integer >= 1"):
+        ndcg_at_k(s, rel.double(), 0)
+    with pytest.raises(TypeError, match="k: expected an integer"):
+        mean_average_precision(s, torch.zeros(4, dtype=torch.long), torch.zeros(6, dtype=torch.long), k=2.5)
+    with pytest.raises(ValueError, match=r"positives: expected shape \(4, 6\)"):
+        recall_at_k(s, ks=1, positives=rel[:, :5])
+    with pytest.raises(ValueError, match=r"relevance: expected shape \(4, 6\)"):
+        average_precision(s, rel.T)
+    with pytest.raises(ValueError, match="query_labels: expected 4 labels"):
+        mean_average_precision(s, torch.zeros(3, dtype=torch.long), torch.zeros(6, dtype=torch.long))
+    with pytest.raises(TypeError, match="integer class labels"):
+        mean_average_precision(s, torch.zeros(4), torch.zeros(6))
+    with pytest.raises(ValueError, match=r"2-D tensor \(Q, G\)"):
+        recall_at_k(torch.randn(5))
+    with pytest.raises(TypeError, match="real floating-point"):
+        recall_at_k(torch.ones(3, 3, dtype=torch.bool))
+    with pytest.raises(TypeError, match="boolean"):
+        average_precision(s, torch.full((4, 6), 0.5))
+    with pytest.raises(ValueError, match=r"only 0/1 values .* got values in \[0, 2\]"):
+        average_precision(s, torch.tensor([[0, 1, 2, 0, 0, 1]] * 4))
+    with pytest.raises(ValueError, match="Q <= G"):
+        recall_at_k(torch.randn(6, 4), ks=1)
+    with pytest.raises(ValueError, match="non-negative"):
+        ndcg_at_k(s, -rel.double(), 2)
+
+
+def test_nan_scores_and_queries_without_positives_are_refused():
+    s = torch.randn(5, 8, dtype=torch.float64)
+    s[3, 2] = float("nan")
+    rel = torch.ones(5, 8, dtype=torch.bool)
+    for call in (
+        lambda: recall_at_k(s, ks=1),
+        lambda: average_precision(s, rel),
+        lambda: mean_average_precision(s, torch.zeros(5, dtype=torch.long), torch.zeros(8, dtype=torch.long)),
+        lambda: ndcg_at_k(s, rel.double(), 3),
+    ):
+        with pytest.raises(ValueError, match="NaN in query row 3"):
+            call()
+    s[3, 2] = float("-inf")  # infinities are legitimate masks, even both in one row
+    s[3, 5] = float("inf")
+    assert recall_at_k(s, ks=8) == {8: 1.0}
+    assert average_precision(s, rel)[3] > 0
+    s[1, [0, 1, 2]] = torch.tensor([float("inf"), float("-inf"), float("nan")], dtype=s.dtype)
+    with pytest.raises(ValueError, match="NaN in query row 1"):
+        recall_at_k(s, ks=1)
+    s[1, 2] = 0.0
+    rel[2] = False
+    with pytest.raises(ValueError, match="query 2 has no relevant gallery item"):
+        average_precision(s, rel)
+    with pytest.raises(ValueError, match="query 2 has no positive"):
+        recall_at_k(s, ks=1, positives=rel)
+    with pytest.raises(ValueError, match="query 1 has no gallery item with its label"):
+        mean_average_precision(s, torch.tensor([0, 7, 0, 0, 0]), torch.zeros(8, dtype=torch.long))
+    with pytest.raises(ValueError, match="query 2 has no gallery item with positive relevance"):
+        ndcg_at_k(s, rel.double(), 3)
