@@ -256,3 +256,303 @@ class FusionClassifier(nn.Module):
     def forward(self, batch) -> torch.Tensor:
         """batch: dict ``name -> input`` (or list) -> logits ``(B, C)``."""
         return self.head(self.fusion(self.encode(batch)))
+
+
+# ============================================================================ chapter 2
+# Multiplicative fusion: TensorFusion, LowRankFusion, TuckerFusion.
+#
+# All three compute the same kind of function.  Append a 1 to every modality,
+# z_m = [x_m; 1] in R^{D_m + 1}, and apply a multilinear map with a weight tensor
+# W of shape (D_1 + 1, ..., D_M + 1, K):
+#
+#     out_k = sum_{i_1 .. i_M} W[i_1, ..., i_M, k] z_1[i_1] ... z_M[i_M]
+#           = < W[..., k], z_1 o z_2 o ... o z_M >.
+#
+# They differ only in how W is stored: in full after the explicit outer product
+# (TensorFusion, Zadeh et al. 2017), as a sum of R rank-one terms per output
+# (LowRankFusion, Liu et al. 2018), or as a Tucker tensor G x_1 U_1 ... x_{M+1} U_o
+# (TuckerFusion, Ben-younes et al. 2017).  ``weight_tensor()`` returns W for each.
+# ============================================================================
+
+import math as _math  # noqa: E402  (this section's imports are kept with it)
+
+from .tensor import cp_to_tensor as _cp_to_tensor  # noqa: E402
+from .tensor import tucker_to_tensor as _tucker_to_tensor  # noqa: E402
+
+__all__ += ["TensorFusion", "LowRankFusion", "TuckerFusion"]
+
+
+def _append_one(x: torch.Tensor) -> torch.Tensor:
+    """x: (B, D) -> (B, D + 1), the last column all ones."""
+    return torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
+
+
+def _check_dims(input_dims: Sequence[int]) -> tuple[int, ...]:
+    # Same rules as Fusion.__init__, for the static n_parameters formulas.
+    return Fusion(input_dims).input_dims
+
+
+def _check_ranks(ranks, input_dims: tuple[int, ...]) -> tuple[int, ...]:
+    """One Tucker rank per modality, ``1 <= ranks[m] <= D_m + 1`` (an int means the same for all)."""
+    if isinstance(ranks, bool) or isinstance(ranks, (str, bytes)):
+        raise TypeError(f"ranks: expected an int or a sequence of {len(input_dims)} ints, got {type(ranks).__name__}")
+    if isinstance(ranks, int):
+        ranks = (ranks,) * len(input_dims)
+    if not isinstance(ranks, Sequence):
+        raise TypeError(f"ranks: expected an int or a sequence of {len(input_dims)} ints, got {type(ranks).__name__}")
+    if len(ranks) != len(input_dims):
+        raise ValueError(
+            f"ranks: expected {len(input_dims)} ranks (one per modality), got {len(ranks)}: {tuple(ranks)}"
+        )
+    # A factor U_m: (D_m + 1, r_m) with r_m > D_m + 1 adds parameters but not expressiveness.
+    return tuple(
+        check_positive_int(r, f"ranks[{m}] (modality of size {d}, {d + 1} with the appended 1)", maximum=d + 1)
+        for m, (r, d) in enumerate(zip(ranks, input_dims))
+    )
+
+
+class TensorFusion(Fusion):
+    r"""Tensor Fusion Network layer: the outer product of the 1-padded feature vectors.
+
+    .. math:: \mathcal{Z} = \begin{bmatrix} x_1 \\ 1 \end{bmatrix} \otimes \cdots \otimes
+              \begin{bmatrix} x_M \\ 1 \end{bmatrix} \in \mathbb{R}^{(D_1+1) \times \cdots \times (D_M+1)}
+
+    flattened in C order (modality 1 varies slowest), so ``output_dim = prod(D_m + 1)``.
+    Because of the appended 1s the output contains every product of features from
+    *distinct* modalities, each unimodal feature ``x_m`` itself and the constant 1
+    (for two modalities ``Z = [[x_1 x_2^T, x_1], [x_2^T, 1]]``).
+
+    With an ``output_dim`` a linear layer follows: ``W vec(Z)``, i.e. a multilinear
+    map with a full weight tensor ``(D_1 + 1, ..., D_M + 1, K)`` (:meth:`weight_tensor`).
+    Its size grows as the *product* of the feature sizes; :class:`LowRankFusion` and
+    :class:`TuckerFusion` factorise that weight.
+
+    Args:
+        input_dims: feature sizes ``(D_1, ..., D_M)``, ``M >= 2``.
+        output_dim: size ``K`` of the linear layer after the outer product, or ``None``
+            for the flattened outer product itself.
+        bias: whether that linear layer has its own bias.  Off by default: the entry
+            of ``Z`` that is the product of all the appended 1s already gives the layer
+            a constant term.
+    """
+
+    def __init__(self, input_dims: Sequence[int], output_dim: int | None = None, bias: bool = False) -> None:
+        super().__init__(input_dims)
+        self.tensor_dim = _math.prod(d + 1 for d in self.input_dims)
+        if output_dim is None:
+            if bias:
+                raise ValueError("bias=True needs an output_dim (there is no linear layer without one)")
+            self.linear = None
+            self.output_dim = self.tensor_dim
+        else:
+            self.output_dim = check_positive_int(output_dim, "output_dim")
+            self.linear = nn.Linear(self.tensor_dim, self.output_dim, bias=bias)
+
+    @staticmethod
+    def n_parameters(input_dims: Sequence[int], output_dim: int | None = None, bias: bool = False) -> int:
+        """``prod(D_m + 1) * K`` (+ ``K`` with a bias); 0 without an ``output_dim``."""
+        dims = _check_dims(input_dims)
+        if output_dim is None:
+            return 0
+        k = check_positive_int(output_dim, "output_dim")
+        return _math.prod(d + 1 for d in dims) * k + (k if bias else 0)
+
+    @staticmethod
+    def outer(xs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """xs: list of ``(B, D_m)`` (already validated) -> flattened outer product ``(B, prod(D_m + 1))``."""
+        z = _append_one(xs[0])
+        for x in xs[1:]:
+            z = (z[:, :, None] * _append_one(x)[:, None, :]).flatten(start_dim=1)
+        return z
+
+    def fuse(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        z = self.outer(xs)
+        return z if self.linear is None else self.linear(z)
+
+    def weight_tensor(self) -> torch.Tensor:
+        """The full weight ``(D_1 + 1, ..., D_M + 1, K)`` of the linear layer (a view of it)."""
+        if self.linear is None:
+            raise ValueError("weight_tensor: this TensorFusion has no linear layer (it was built with output_dim=None)")
+        return self.linear.weight.T.reshape(*(d + 1 for d in self.input_dims), self.output_dim)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", tensor_dim={self.tensor_dim}"
+
+
+class LowRankFusion(Fusion):
+    r"""Low-rank multimodal fusion (LMF): the weight of :class:`TensorFusion` in CP form.
+
+    Each output ``k`` has its own order-``M`` weight tensor, written as a sum of
+    ``R`` rank-one tensors with modality-specific factors ``A_m: (D_m + 1, R, K)``:
+
+    .. math:: W[\dots, k] = \sum_{r=1}^{R} A_1[:, r, k] \circ \cdots \circ A_M[:, r, k],
+
+    so that the output never needs the outer product:
+
+    .. math:: \mathrm{out}_k = \sum_{r=1}^R \prod_{m=1}^M \big(A_m[:, r, k]^\top z_m\big),
+              \qquad z_m = [x_m; 1].
+
+    Cost and size grow with the *sum* of the feature sizes, ``R K sum(D_m + 1)``,
+    instead of their product.  (Liu et al.'s LMF also has a vector of ``R`` mixing
+    weights; it can be absorbed into ``A_1``, so it is left out.)  The factors are
+    registered parameters (``self.factors``, an ``nn.ParameterList``) and all train.
+
+    Args:
+        input_dims: feature sizes ``(D_1, ..., D_M)``, ``M >= 2``.
+        output_dim: ``K``.
+        rank: ``R >= 1`` (may exceed the ``D_m``, as for any CP rank).
+        bias: an extra bias ``(K,)``; off by default (the appended 1s provide a constant term).
+    """
+
+    def __init__(self, input_dims: Sequence[int], output_dim: int, rank: int, bias: bool = False) -> None:
+        super().__init__(input_dims)
+        self.output_dim = check_positive_int(output_dim, "output_dim")
+        self.rank = check_positive_int(rank, "rank")
+        self.factors = nn.ParameterList(
+            nn.Parameter(torch.empty(d + 1, self.rank, self.output_dim)) for d in self.input_dims
+        )
+        self.bias = nn.Parameter(torch.zeros(self.output_dim)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # Each A_m^T z_m then has variance about 1 per entry, their product too, and the 1/sqrt(R)
+        # on the first factor keeps the sum over the R terms at unit variance at initialisation.
+        for m, (f, d) in enumerate(zip(self.factors, self.input_dims)):
+            std = 1.0 / _math.sqrt(d + 1) / (_math.sqrt(self.rank) if m == 0 else 1.0)
+            nn.init.normal_(f, std=std)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    @staticmethod
+    def n_parameters(input_dims: Sequence[int], output_dim: int, rank: int, bias: bool = False) -> int:
+        """``R K sum(D_m + 1)`` (+ ``K`` with a bias)."""
+        dims = _check_dims(input_dims)
+        k = check_positive_int(output_dim, "output_dim")
+        r = check_positive_int(rank, "rank")
+        return r * k * sum(d + 1 for d in dims) + (k if bias else 0)
+
+    def fuse(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        out = None
+        for x, f in zip(xs, self.factors):
+            h = torch.einsum("bi,irk->brk", _append_one(x), f)  # (B, R, K)
+            out = h if out is None else out * h
+        out = out.sum(dim=1)
+        return out if self.bias is None else out + self.bias
+
+    def weight_tensor(self) -> torch.Tensor:
+        """The equivalent full TensorFusion weight ``(D_1 + 1, ..., D_M + 1, K)``, built with
+        :func:`mmedu.tensor.cp_to_tensor` one output at a time."""
+        slices = [_cp_to_tensor(None, [f[:, :, k] for f in self.factors]) for k in range(self.output_dim)]
+        return torch.stack(slices, dim=-1)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", rank={self.rank}, bias={self.bias is not None}"
+
+
+class TuckerFusion(Fusion):
+    r"""MUTAN-style Tucker fusion: the weight of :class:`TensorFusion` as a Tucker tensor.
+
+    .. math:: W = \mathcal{G} \times_1 U_1 \times_2 U_2 \cdots \times_M U_M \times_{M+1} U_o
+
+    with one projection per modality ``U_m: (D_m + 1, r_m)``, a core
+    ``G: (r_1, ..., r_M, r_o)`` of order ``M + 1`` (any ``M >= 2``; MUTAN's is the
+    ``M = 2`` case) and an output factor ``U_o: (K, r_o)``.  The output is computed
+    without building ``W``:
+
+    .. math:: p_m = \phi(U_m^\top z_m) \in \mathbb{R}^{r_m},\qquad
+              \mathrm{out} = U_o\, \big(\mathcal{G} \times_1 p_1 \cdots \times_M p_M\big),
+              \qquad z_m = [x_m; 1].
+
+    ``U_m^T z_m`` is a linear layer with bias on ``x_m``.  With ``activation=None``
+    (``phi`` = identity) the layer *equals* ``TensorFusion`` with weight
+    ``tucker_to_tensor(core, [*factors, output_factor])`` (:meth:`weight_tensor`).
+    ``activation="tanh"`` is MUTAN's choice; it makes the layer non-multilinear.
+    The size, ``sum (D_m + 1) r_m + prod(r_m) r_o + K r_o``, grows with the product of
+    the *ranks*, not of the feature sizes: keep ``r_m`` small for ``M > 2``.
+
+    Args:
+        input_dims: feature sizes ``(D_1, ..., D_M)``, ``M >= 2``.
+        output_dim: ``K``.
+        ranks: ``(r_1, ..., r_M)`` or one int for all, ``1 <= r_m <= D_m + 1``.
+        output_rank: ``r_o``, ``1 <= r_o <= K``; default ``K``.
+        activation: ``None`` or ``"tanh"``, applied to the projections ``p_m``.
+        bias: an extra output bias ``(K,)``; off by default.
+    """
+
+    def __init__(
+        self,
+        input_dims: Sequence[int],
+        output_dim: int,
+        ranks: int | Sequence[int],
+        output_rank: int | None = None,
+        activation: str | None = None,
+        bias: bool = False,
+    ) -> None:
+        super().__init__(input_dims)
+        self.output_dim = check_positive_int(output_dim, "output_dim")
+        self.ranks = _check_ranks(ranks, self.input_dims)
+        self.output_rank = self.output_dim if output_rank is None else check_positive_int(
+            output_rank, f"output_rank (output_dim is {self.output_dim})", maximum=self.output_dim
+        )
+        check_choice(activation, "activation", (None, "tanh"))
+        self.activation = activation
+        self.factors = nn.ParameterList(nn.Parameter(torch.empty(d + 1, r)) for d, r in zip(self.input_dims, self.ranks))
+        self.core = nn.Parameter(torch.empty(*self.ranks, self.output_rank))
+        self.output_factor = nn.Parameter(torch.empty(self.output_dim, self.output_rank))
+        self.bias = nn.Parameter(torch.zeros(self.output_dim)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # Unit-variance projections p_m and core contraction at initialisation; the output
+        # factor then scales like a linear layer's weight (fan-in r_o).
+        for f, d in zip(self.factors, self.input_dims):
+            nn.init.normal_(f, std=1.0 / _math.sqrt(d + 1))
+        nn.init.normal_(self.core, std=1.0 / _math.sqrt(_math.prod(self.ranks)))
+        nn.init.normal_(self.output_factor, std=1.0 / _math.sqrt(self.output_rank))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    @staticmethod
+    def n_parameters(
+        input_dims: Sequence[int],
+        output_dim: int,
+        ranks: int | Sequence[int],
+        output_rank: int | None = None,
+        bias: bool = False,
+    ) -> int:
+        """``sum_m (D_m + 1) r_m + prod_m(r_m) r_o + K r_o`` (+ ``K`` with a bias)."""
+        dims = _check_dims(input_dims)
+        k = check_positive_int(output_dim, "output_dim")
+        ranks = _check_ranks(ranks, dims)
+        ro = k if output_rank is None else check_positive_int(output_rank, "output_rank", maximum=k)
+        return sum((d + 1) * r for d, r in zip(dims, ranks)) + _math.prod(ranks) * ro + k * ro + (k if bias else 0)
+
+    def project(self, xs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The per-modality projections ``p_m = phi(U_m^T [x_m; 1])``: list of ``(B, r_m)``."""
+        return self._project(self.check_inputs(xs))
+
+    def _project(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        ps = [_append_one(x) @ f for x, f in zip(xs, self.factors)]
+        return [torch.tanh(p) for p in ps] if self.activation == "tanh" else ps
+
+    def fuse(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        ps = self._project(xs)
+        # Contract the core with p_1, then p_2, ...: (B, r_m * rest) -> (B, rest), never (B, prod r_m).
+        y = ps[0] @ self.core.reshape(self.ranks[0], -1)  # (B, r_2 ... r_M r_o)
+        for p in ps[1:]:
+            y = torch.einsum("bi,bij->bj", p, y.reshape(y.shape[0], p.shape[1], -1))
+        out = y @ self.output_factor.T  # (B, K)
+        return out if self.bias is None else out + self.bias
+
+    def weight_tensor(self) -> torch.Tensor:
+        """The full weight ``(D_1 + 1, ..., D_M + 1, K)`` = ``tucker_to_tensor(core, [*factors, output_factor])``.
+
+        Equals the layer only with ``activation=None``.
+        """
+        return _tucker_to_tensor(self.core, [*self.factors, self.output_factor])
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + f", ranks={list(self.ranks)}, output_rank={self.output_rank}, "
+                f"activation={self.activation!r}, bias={self.bias is not None}")
+
+# ============================================================================ end of chapter 2
