@@ -13,12 +13,18 @@ declared number of modalities, 2-D float tensors, the declared feature sizes, on
 batch size, finite values) and then calls the subclass's :meth:`Fusion.fuse`, so a
 new fusion only writes the math.
 
-This chapter's methods:
+The methods:
 
-* :class:`ConcatFusion` — early (feature-level) fusion, ``x = [x_1; ...; x_M]``,
-  optionally followed by a linear layer.
-* :class:`LateFusion` — decision-level fusion: one linear classifier per
-  modality, logits averaged with fixed or learned weights.
+* :class:`ConcatFusion` (chapter 1) — early (feature-level) fusion,
+  ``x = [x_1; ...; x_M]``, optionally followed by a linear layer.
+* :class:`LateFusion` (chapter 1) — decision-level fusion: one linear classifier
+  per modality, logits averaged with fixed or learned weights.
+* :class:`TensorFusion` (chapter 2) — the outer product of the ``[x_m; 1]``
+  vectors (TFN), size ``prod(D_m + 1)``, optionally followed by a linear layer.
+* :class:`LowRankFusion` (chapter 2) — a linear map of that outer product whose
+  weight tensor is kept in CP (low-rank) form; the product is never built.
+* :class:`TuckerFusion` (chapter 2) — the same with a Tucker-factorised weight
+  (MUTAN): per-modality projections, a core tensor and an output factor.
 
 and :class:`FusionClassifier`, which composes encoders, a fusion and a head into a
 model that takes a dict batch ``{"image": ..., "audio": ..., "text": ...}``.
