@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._checks import as_tensor, check_choice, check_same_batch
+from ._checks import as_tensor, check_choice, check_positive_int, check_same_batch
 from .audio import SAMPLE_RATE
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "MultimodalDataset",
     "drop_modality",
     "corrupt",
+    "make_interaction_task",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -269,3 +270,28 @@ def corrupt(x, kind: str, level: float, generator: torch.Generator | None = None
     hole = ((rows >= top[:, None, None]) & (rows < (top + side_h)[:, None, None])
             & (cols >= left[:, None, None]) & (cols < (left + side_w)[:, None, None]))
     return x.masked_fill(hole[:, None].to(x.device), 0.0)
+
+
+def make_interaction_task(n: int, dim: int = 4, seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """A synthetic two-modality task whose label is an *interaction* between the modalities.
+
+    Each modality is ``dim`` standard-normal features; the label is
+    ``y = [x1[:, 0] · x2[:, 0] > 0]`` (an XOR of the two signs). Neither modality alone
+    says anything about ``y``, and no weighted sum of the features does either: a linear
+    model on the concatenation stays at chance, while a hidden layer or a multiplicative
+    (tensor) fusion solves it. Chapters 1 and 2 use it.
+
+    Args:
+        n: number of items.
+        dim: features per modality (only the first one matters; the rest are distractors).
+        seed: seeds the generator, so ``seed`` alone fixes the data.
+
+    Returns:
+        ``([x1, x2], y)`` with ``x1, x2: (n, dim)`` float32 and ``y: (n,)`` int64 in {0, 1}.
+    """
+    n = check_positive_int(n, "n")
+    dim = check_positive_int(dim, "dim")
+    g = torch.Generator().manual_seed(seed)
+    x1, x2 = torch.randn(n, dim, generator=g), torch.randn(n, dim, generator=g)
+    y = (x1[:, 0] * x2[:, 0] > 0).long()
+    return [x1, x2], y

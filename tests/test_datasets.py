@@ -161,3 +161,19 @@ def test_build_script_reproduces_the_shipped_files_byte_for_byte(tmp_path):
                    capture_output=True)
     for f in ("mmdigits.npz", "fsdd_test_waveforms.npz", "SHA256SUMS"):
         assert (tmp_path / f).read_bytes() == (datasets.DATA_DIR / f).read_bytes(), f
+
+
+def test_interaction_task_label_is_a_product_no_single_modality_predicts_it():
+    from mmedu.datasets import make_interaction_task
+
+    (x1, x2), y = make_interaction_task(20000, dim=3, seed=1)
+    assert x1.shape == x2.shape == (20000, 3) and y.dtype == torch.int64
+    assert torch.equal(y, (x1[:, 0] * x2[:, 0] > 0).long())
+    assert abs(y.float().mean().item() - 0.5) < 0.02
+    # Each modality's sign alone agrees with the label only half of the time.
+    for x in (x1, x2):
+        assert abs(((x[:, 0] > 0).long() == y).float().mean().item() - 0.5) < 0.02
+    (a, _), y_again = make_interaction_task(20000, dim=3, seed=1)
+    assert torch.equal(a, x1) and torch.equal(y_again, y)
+    with pytest.raises(ValueError, match="n"):
+        make_interaction_task(0)
