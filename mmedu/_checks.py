@@ -7,6 +7,7 @@ what was received, so that a student sees at once which call was wrong.
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "check_positive_int",
     "check_same_batch",
     "check_choice",
+    "check_ranks",
 ]
 
 
@@ -87,3 +89,25 @@ def check_choice(v, name: str, choices: Sequence) -> None:
     """Raise ``ValueError`` unless ``v`` is one of ``choices``."""
     if v not in choices:
         raise ValueError(f"{name}: expected one of {list(choices)}, got {v!r}")
+
+
+def check_ranks(ranks, bounds: Sequence[int], labels: Sequence[str], per: str) -> tuple[int, ...]:
+    """Return one rank per entry of ``bounds``, each an int with ``1 <= ranks[i] <= bounds[i]``.
+
+    An int means the same rank everywhere. ``labels[i]`` describes entry ``i`` in error
+    messages (e.g. ``"mode of size 40"``) and ``per`` names what there is one rank per
+    (e.g. ``"modality"``). Used by the Tucker decomposition and the Tucker fusion layer.
+    """
+    n = len(bounds)
+    if isinstance(ranks, numbers.Integral) and not isinstance(ranks, bool):
+        ranks = (int(ranks),) * n
+    # A string is iterable but never a list of ranks.
+    if isinstance(ranks, (str, bytes, bool)) or not hasattr(ranks, "__iter__"):
+        raise TypeError(f"ranks: expected an int or a sequence of {n} ints, got {type(ranks).__name__}")
+    ranks = list(ranks)
+    if len(ranks) != n:
+        raise ValueError(f"ranks: expected {n} ranks (one per {per}), got {len(ranks)}: {tuple(ranks)}")
+    return tuple(
+        check_positive_int(r, f"ranks[{i}] ({label})", maximum=bound)
+        for i, (r, bound, label) in enumerate(zip(ranks, bounds, labels))
+    )

@@ -38,7 +38,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_same_batch
+from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_ranks, check_same_batch
 
 __all__ = ["Fusion", "ConcatFusion", "LateFusion", "FusionClassifier"]
 
@@ -300,21 +300,9 @@ def _check_dims(input_dims: Sequence[int]) -> tuple[int, ...]:
 
 def _check_ranks(ranks, input_dims: tuple[int, ...]) -> tuple[int, ...]:
     """One Tucker rank per modality, ``1 <= ranks[m] <= D_m + 1`` (an int means the same for all)."""
-    if isinstance(ranks, bool) or isinstance(ranks, (str, bytes)):
-        raise TypeError(f"ranks: expected an int or a sequence of {len(input_dims)} ints, got {type(ranks).__name__}")
-    if isinstance(ranks, int):
-        ranks = (ranks,) * len(input_dims)
-    if not isinstance(ranks, Sequence):
-        raise TypeError(f"ranks: expected an int or a sequence of {len(input_dims)} ints, got {type(ranks).__name__}")
-    if len(ranks) != len(input_dims):
-        raise ValueError(
-            f"ranks: expected {len(input_dims)} ranks (one per modality), got {len(ranks)}: {tuple(ranks)}"
-        )
     # A factor U_m: (D_m + 1, r_m) with r_m > D_m + 1 adds parameters but not expressiveness.
-    return tuple(
-        check_positive_int(r, f"ranks[{m}] (modality of size {d}, {d + 1} with the appended 1)", maximum=d + 1)
-        for m, (r, d) in enumerate(zip(ranks, input_dims))
-    )
+    return check_ranks(ranks, [d + 1 for d in input_dims],
+                       [f"modality of size {d}, {d + 1} with the appended 1" for d in input_dims], per="modality")
 
 
 class TensorFusion(Fusion):

@@ -71,7 +71,7 @@ from typing import Sequence
 
 import torch
 
-from mmedu._checks import as_tensor, check_choice, check_finite, check_positive_int
+from mmedu._checks import as_tensor, check_choice, check_finite, check_positive_int, check_ranks
 
 __all__ = [
     "unfold",
@@ -109,20 +109,8 @@ def _check_tensor(tensor, name: str = "tensor", *, min_ndim: int = 1, finite: bo
 
 def _check_ranks(ranks, shape: Sequence[int]) -> tuple[int, ...]:
     """``ranks`` as a tuple, one rank per mode with ``1 <= ranks[n] <= shape[n]``."""
-    if isinstance(ranks, numbers.Integral) and not isinstance(ranks, bool):
-        ranks = (int(ranks),) * len(shape)
-    try:
-        ranks = list(ranks)
-    except TypeError:
-        raise TypeError(f"ranks: expected an int or a sequence of ints, got {type(ranks).__name__}") from None
-    if len(ranks) != len(shape):
-        raise ValueError(
-            f"ranks: expected {len(shape)} ranks (one per mode of a tensor of shape {tuple(shape)}), "
-            f"got {len(ranks)}: {tuple(ranks)}"
-        )
-    return tuple(
-        check_positive_int(r, f"ranks[{n}] (mode of size {shape[n]})", maximum=shape[n]) for n, r in enumerate(ranks)
-    )
+    return check_ranks(ranks, tuple(shape), [f"mode of size {d}" for d in shape],
+                       per=f"mode of a tensor of shape {tuple(shape)}")
 
 
 def _check_tol(tol) -> float:
