@@ -159,17 +159,16 @@ def load_test_waveforms(data_dir: str | Path | None = None) -> dict:
         ``sample_rate`` (8000).
     """
     w = _load_verified("fsdd_test_waveforms.npz", data_dir)
-    meta = _load_verified("mmdigits.npz", data_dir)
     off = w["offsets"]
     samples = torch.from_numpy(w["samples"].astype(np.float32) / 32768.0)
     ids = torch.from_numpy(w["recording"])
     return {
         "waveforms": [samples[off[i]: off[i + 1]].clone() for i in range(len(ids))],
         "recording": ids,
-        "digit": torch.from_numpy(meta["rec_digit"])[ids],
-        "speaker": torch.from_numpy(meta["rec_speaker"])[ids],
-        "take": torch.from_numpy(meta["rec_take"])[ids],
-        "speakers": tuple(str(s) for s in meta["speakers"]),
+        "digit": torch.from_numpy(w["digit"]),
+        "speaker": torch.from_numpy(w["speaker"]),
+        "take": torch.from_numpy(w["take"]),
+        "speakers": tuple(str(s) for s in w["speakers"]),
         "sample_rate": SAMPLE_RATE,
     }
 

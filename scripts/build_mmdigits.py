@@ -161,8 +161,10 @@ def build(raw: Path, out: Path) -> None:
     test_ids = rec_pool["test"]
     pcm = [recs[i][3] for i in test_ids]
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pcm])]).astype(np.int64)
+    # Self-contained: the metadata rides along so listening needs no second file.
     save_npz(out / "fsdd_test_waveforms.npz", recording=test_ids.astype(np.int64), offsets=offsets,
-             samples=np.concatenate(pcm).astype(np.int16))
+             samples=np.concatenate(pcm).astype(np.int16), digit=rec_digit[test_ids],
+             speaker=rec_speaker[test_ids], take=rec_take[test_ids], speakers=np.array(speakers))
 
     files = ["fsdd_test_waveforms.npz", "mmdigits.npz"]
     (out / "SHA256SUMS").write_text("".join(f"{sha256(out / f)}  {f}\n" for f in files))

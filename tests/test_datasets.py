@@ -177,3 +177,13 @@ def test_interaction_task_label_is_a_product_no_single_modality_predicts_it():
     assert torch.equal(a, x1) and torch.equal(y_again, y)
     with pytest.raises(ValueError, match="n"):
         make_interaction_task(0)
+
+
+def test_waveform_metadata_agrees_with_the_dataset_tables():
+    w = load_test_waveforms()
+    d = np.load(datasets.DATA_DIR / "mmdigits.npz")
+    ids = w["recording"].numpy()
+    assert (w["digit"].numpy() == d["rec_digit"][ids]).all()
+    assert (w["speaker"].numpy() == d["rec_speaker"][ids]).all()
+    assert (w["take"].numpy() == d["rec_take"][ids]).all()
+    assert w["speakers"] == tuple(d["speakers"])
