@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.mmedu-installed
 RAW    ?= ../shared/data
 
-.PHONY: install book test notebooks lab data bench clean
+.PHONY: install book test notebooks claims lab data bench clean
 
 install: $(STAMP)
 
@@ -32,8 +32,13 @@ test: $(STAMP)
 notebooks: $(STAMP)
 	$(PY) scripts/run_notebooks.py $(NB)
 
+## Measure a chapter's claims over seeds 0-2 and a foreign ISA (NB=notebooks/NN_x.ipynb).
+claims: $(STAMP)
+	$(PY) scripts/measure_claims.py $(or $(NB),notebooks/*.ipynb)
+
+## JupyterLab under the same numeric pins as the recorded runs (mmedu/reproduce.py).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) -m mmedu.reproduce $(VENV)/bin/jupyter lab notebooks/
 
 ## Rebuild the embedded dataset from the raw MNIST/FSDD files (RAW=folder).
 data: $(STAMP)

@@ -5,7 +5,9 @@ Usage: python scripts/run_notebooks.py [NOTEBOOK ...]   (default: notebooks/*.ip
 Same as ``jupyter nbconvert --execute --inplace`` with ``record_timing=False`` (no per-cell
 timing metadata: diff noise) and ``coalesce_streams=True`` (a progress bar's carriage-return
 updates are merged into its final line). The nbconvert command line cannot set the latter,
-hence this script. Prints each notebook's wall time (not stored anywhere).
+hence this script. The kernel runs under the numeric pins of :mod:`mmedu.reproduce` (the same
+as ``make test``), so the stored outputs are what nbval recomputes. Prints each notebook's
+wall time (not stored anywhere).
 """
 
 import os
@@ -16,11 +18,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-# The same environment as scripts/run_tests.sh: one BLAS/OpenMP thread. Thread count changes
-# the order of floating-point reductions, and after a few epochs that flips predictions, so
-# outputs stored with another thread count would not match what nbval recomputes.
-for var, value in {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}.items():
-    os.environ[var] = value
+from mmedu.reproduce import pinned_environ
+
+# The kernel is a child process: it inherits these before torch reads them.
+os.environ.clear()
+os.environ.update(pinned_environ())
 root = Path(__file__).resolve().parents[1]
 paths = [Path(p) for p in sys.argv[1:]] or sorted((root / "notebooks").glob("*.ipynb"))
 for path in paths:
@@ -29,4 +31,4 @@ for path in paths:
     NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, coalesce_streams=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     nbformat.write(nb, path)
-    print(f"{path}: executed in {time.perf_counter() - start:.1f} s")
+    print(f"{path}: executed in {time.perf_counter() - start:.1f} s", flush=True)
