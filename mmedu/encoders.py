@@ -6,9 +6,12 @@ built from the encoders' sizes.  They are deliberately tiny (a few conv/linear
 layers, tens of thousands of parameters) so that a chapter trains several models
 in seconds on a laptop CPU; they are baselines to fuse, not state of the art.
 
-All encoders end with a ReLU: the features they emit are the hidden layer of a
-small network, and whatever sits on top (a linear head, a fusion layer) supplies
-the last linear map.
+All encoders end with a *linear* layer: their features are signed and unconstrained.
+An earlier version ended with a ReLU, which at small ``output_dim`` left units that
+are zero for every input (dead features that break standardisation) and made every
+feature non-negative — a multiplicative fusion (chapter 2) cannot then flip the sign
+of a product. Whatever sits on top (a linear head, an MLP, a fusion layer) supplies
+the nonlinearity it needs.
 
 ==========================  =====================  ===========================
 encoder                     input                  output
@@ -46,7 +49,7 @@ class ImageEncoder(nn.Module):
     """Two strided 3x3 convolutions and a linear layer: ``(B, 1, 28, 28) -> (B, output_dim)``.
 
     Layout: ``conv(1->c1, stride 2) -> ReLU -> conv(c1->c2, stride 2) -> ReLU ->
-    flatten (c2*7*7) -> linear -> ReLU``.  Strided convolutions instead of pooling
+    flatten (c2*7*7) -> linear``.  Strided convolutions instead of pooling
     keep the cost low (about 70k multiply-adds per image with the defaults).
 
     Args:
@@ -71,7 +74,7 @@ class ImageEncoder(nn.Module):
             nn.ReLU(),
             nn.Flatten(),
         )
-        self.project = nn.Sequential(nn.Linear(c2 * side * side, self.output_dim), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(c2 * side * side, self.output_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: ``(B, 1, H, W)`` float (pixel values, e.g. in [0, 1]) -> ``(B, output_dim)``."""
@@ -84,7 +87,7 @@ class AudioEncoder(nn.Module):
     """1-D convolutions over time with mel bands as channels: ``(B, n_mels, T) -> (B, output_dim)``.
 
     Layout: ``BatchNorm1d(n_mels) -> conv1d(k=5, stride 2) -> ReLU -> conv1d(k=3,
-    stride 2) -> ReLU -> [mean over time; max over time] -> linear -> ReLU``.
+    stride 2) -> ReLU -> [mean over time; max over time] -> linear``.
 
     The input batch norm standardises each mel band with statistics learned in
     training (log-mel values sit far from zero, on a scale set by the dB
@@ -111,7 +114,7 @@ class AudioEncoder(nn.Module):
             nn.Conv1d(c1, c2, kernel_size=3, stride=2, padding=1),
             nn.ReLU(),
         )
-        self.project = nn.Sequential(nn.Linear(2 * c2, self.output_dim), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(2 * c2, self.output_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: ``(B, n_mels, T)`` float log-mel spectrogram -> ``(B, output_dim)``."""
@@ -159,7 +162,7 @@ class TextEncoder(nn.Module):
         self.pad_id = check_positive_int(pad_id, "pad_id", minimum=0, maximum=self.vocab_size - 1)
         self.embedding = nn.Embedding(self.vocab_size, embed_dim, padding_idx=self.pad_id)
         pooled = 2 * embed_dim if pooling == "meanmax" else embed_dim
-        self.project = nn.Sequential(nn.Linear(pooled, self.output_dim), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(pooled, self.output_dim))
 
     def pool(self, ids: torch.Tensor) -> torch.Tensor:
         """Masked pooling of the token embeddings: ids ``(B, L)`` -> ``(B, embed_dim)`` (or ``2*embed_dim``)."""
@@ -190,11 +193,10 @@ class TextEncoder(nn.Module):
 
 
 class BagOfWordsEncoder(nn.Module):
-    """Bag-of-words MLP: ``(B, V)`` counts -> ``linear -> ReLU -> (B, output_dim)``.
+    """Bag-of-words encoder: ``(B, V)`` counts -> ``linear [-> ReLU -> linear] -> (B, output_dim)``.
 
-    Order-free alternative to :class:`TextEncoder` for short captions; with one
-    hidden layer it equals an embedding-bag with sum pooling followed by a
-    nonlinearity.
+    Order-free alternative to :class:`TextEncoder` for short captions; without a
+    hidden layer it is an embedding-bag with sum pooling (one linear map).
 
     Args:
         vocab_size: number of words ``V`` (columns of the input).
@@ -207,14 +209,13 @@ class BagOfWordsEncoder(nn.Module):
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.output_dim = check_positive_int(output_dim, "output_dim")
         if hidden_dim is None:
-            self.mlp = nn.Sequential(nn.Linear(self.vocab_size, self.output_dim), nn.ReLU())
+            self.mlp = nn.Sequential(nn.Linear(self.vocab_size, self.output_dim))
         else:
             hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
             self.mlp = nn.Sequential(
                 nn.Linear(self.vocab_size, hidden_dim),
                 nn.ReLU(),
                 nn.Linear(hidden_dim, self.output_dim),
-                nn.ReLU(),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
