@@ -20,7 +20,9 @@ that image (stroke thickness, slant, width, ink), see :mod:`mmedu.captions`.  Im
 audio is *class level* only: the recording is some speaker saying the same digit; the
 two were never recorded together (as in the AV-MNIST benchmark).  Each recording serves
 several images.  No recording appears in both splits: takes 0–4 of each speaker and
-digit serve the test split, takes 5–49 the train split (FSDD's own convention).
+digit serve the test split, takes 5–49 the train split (FSDD's own convention). The same six speakers are heard
+in both splits; ``load_mmdigits(split, held_out_speakers=("theo",))`` holds speakers out
+of training instead (a speaker-independent audio task).
 
 **Files.** ``mmedu/data/mmdigits.npz`` and ``fsdd_test_waveforms.npz`` are built by
 ``scripts/build_mmdigits.py`` from the raw MNIST / FSDD files and checked against
@@ -115,12 +117,21 @@ class MMDigits:
                         None if self.mnist_index is None else self.mnist_index[idx])
 
 
-def load_mmdigits(split: str = "train", data_dir: str | Path | None = None) -> MMDigits:
+def load_mmdigits(split: str = "train", data_dir: str | Path | None = None,
+                  held_out_speakers: Sequence[str] | None = None) -> MMDigits:
     """Load one split of the embedded image + audio + text dataset.
 
     Args:
         split: ``"train"`` (8,000 items) or ``"test"`` (2,000 items).
         data_dir: folder with the data files; default: the copy inside the package.
+        held_out_speakers: ``None`` (default): the same six FSDD speakers are heard in both
+            splits (test items use takes 0–4, train items takes 5–49), so the audio task is
+            speaker-*dependent*. A sequence of speaker names (from ``MMDigits.speakers``, e.g.
+            ``("theo",)``) makes it speaker-*independent*: every test item's audio is re-paired
+            with a recording (any take) of a held-out speaker saying the same digit, every
+            train item's with a recording of one of the other speakers. Images, captions and
+            labels do not change. The re-pairing is balanced over recordings and fixed (a
+            seeded draw), so both splits agree for the same ``held_out_speakers``.
 
     Returns:
         :class:`MMDigits` with ``image (N, 1, 28, 28)`` float32 in [0, 1], ``audio
@@ -134,7 +145,10 @@ def load_mmdigits(split: str = "train", data_dir: str | Path | None = None) -> M
     check_choice(split, "split", SPLITS)
     d = _load_verified("mmdigits.npz", data_dir)
     lo, hi = d["logmel_range"]
-    rec = torch.from_numpy(d[f"{split}_recording"])
+    if held_out_speakers is None:
+        rec = torch.from_numpy(d[f"{split}_recording"])
+    else:
+        rec = torch.from_numpy(_repair_by_speaker(d, split, held_out_speakers))
     logmel_q = torch.from_numpy(d["rec_logmel"])[rec]  # (N, 40, 63) uint8
     return MMDigits(
         split=split,
@@ -147,6 +161,33 @@ def load_mmdigits(split: str = "train", data_dir: str | Path | None = None) -> M
         speakers=tuple(str(s) for s in d["speakers"]),
         mnist_index=torch.from_numpy(d[f"{split}_mnist_index"]),
     )
+
+
+def _repair_by_speaker(d: Mapping[str, np.ndarray], split: str, held_out: Sequence[str]) -> np.ndarray:
+    """Recording ids ``(N,)`` for ``split`` with the audio restricted by speaker (see
+    :func:`load_mmdigits`)."""
+    if isinstance(held_out, str) or not isinstance(held_out, Sequence):
+        raise TypeError(f"held_out_speakers: expected a sequence of speaker names such as ('theo',), "
+                        f"got {held_out!r}")
+    speakers = [str(x) for x in d["speakers"]]
+    unknown = [h for h in held_out if h not in speakers]
+    if unknown or not held_out:
+        raise ValueError(f"held_out_speakers: expected a non-empty subset of {speakers}, got {list(held_out)}")
+    if len(set(held_out)) == len(speakers):
+        raise ValueError("held_out_speakers: at least one speaker must remain for the train split")
+    held_ids = [speakers.index(h) for h in held_out]
+    in_held = np.isin(d["rec_speaker"], held_ids)
+    allowed = in_held if split == "test" else ~in_held
+    labels = d[f"{split}_label"]
+    # A fixed draw per split; every allowed recording of a digit serves about equally many items.
+    rng = np.random.default_rng([20240917, SPLITS.index(split), *sorted(held_ids)])
+    out = np.empty(len(labels), dtype=np.int64)
+    for digit in range(10):
+        items = np.flatnonzero(labels == digit)
+        recs = np.flatnonzero(allowed & (d["rec_digit"] == digit))
+        order = recs[rng.permutation(len(recs))]
+        out[items[rng.permutation(len(items))]] = order[np.arange(len(items)) % len(order)]
+    return out
 
 
 def load_test_waveforms(data_dir: str | Path | None = None) -> dict:

@@ -187,3 +187,35 @@ def test_waveform_metadata_agrees_with_the_dataset_tables():
     assert (w["speaker"].numpy() == d["rec_speaker"][ids]).all()
     assert (w["take"].numpy() == d["rec_take"][ids]).all()
     assert w["speakers"] == tuple(d["speakers"])
+
+
+# ---------------------------------------------------------------- speaker-held-out split
+
+
+def test_held_out_speakers_separates_speakers_and_keeps_pairing():
+    from mmedu.datasets import _load_verified
+
+    d = _load_verified("mmdigits.npz")
+    train = load_mmdigits("train", held_out_speakers=("theo",))
+    test = load_mmdigits("test", held_out_speakers=("theo",))
+    theo = train.speakers.index("theo")
+    assert (test.speaker == theo).all() and not (train.speaker == theo).any()
+    assert not set(train.recording.tolist()) & set(test.recording.tolist())
+    for split in (train, test):
+        # the audio still says the item's digit, and its spectrogram is that recording's
+        assert torch.equal(torch.from_numpy(d["rec_digit"])[split.recording], split.label)
+        assert torch.equal(torch.from_numpy(d["rec_speaker"])[split.recording], split.speaker)
+    plain = load_mmdigits("test")
+    assert torch.equal(test.image, plain.image) and test.text == plain.text and torch.equal(test.label, plain.label)
+    # balanced: every recording of the held-out speaker serves 3 or 4 of the 2,000 test items
+    counts = torch.bincount(test.recording)[test.recording.unique()]
+    assert counts.min() >= 3 and counts.max() <= 5
+    again = load_mmdigits("test", held_out_speakers=["theo"])
+    assert torch.equal(again.recording, test.recording) and torch.equal(again.audio, test.audio)
+
+
+@pytest.mark.parametrize("bad, err", [("theo", TypeError), (("nobody",), ValueError), ((), ValueError),
+                                      (("george", "jackson", "lucas", "nicolas", "theo", "yweweler"), ValueError)])
+def test_held_out_speakers_bad_input(bad, err):
+    with pytest.raises(err, match="held_out_speakers"):
+        load_mmdigits("test", held_out_speakers=bad)
