@@ -47,7 +47,8 @@ rank need no sort: one comparison of each row against its positive score.
 AP/mAP/nDCG need one sort per row (the floor for a full ranking) plus a few
 linear passes (cumulative sums; tie groups are found and re-ordered sparsely).
 ``NaN`` scores are refused; ``±inf`` is allowed (e.g. ``-inf`` to mask out a
-query's own item).
+query's own item).  :func:`cosine_similarity` refuses NaN and ``±inf`` in the
+embeddings it compares (an infinite vector has no direction).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from ._checks import as_tensor, check_choice, check_ndim, check_positive_int
+from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int
 
 __all__ = [
     "cosine_similarity",
@@ -149,7 +150,9 @@ def cosine_similarity(a, b, eps: float = 1e-8) -> torch.Tensor:
     r"""Cosine similarity of every row of ``a`` with every row of ``b``.
 
     ``S[i, j] = <a_i, b_j> / (max(|a_i|, eps) * max(|b_j|, eps))`` — a zero
-    vector gets similarity 0 with everything instead of NaN.
+    vector gets similarity 0 with everything instead of NaN.  NaN or infinite
+    entries are refused (``ValueError``): they would turn into NaN scores,
+    which every other function here refuses.
 
     Args:
         a: (Q, D) query embeddings.
@@ -163,6 +166,8 @@ def cosine_similarity(a, b, eps: float = 1e-8) -> torch.Tensor:
     b = as_tensor(b, "b", floating=True)
     check_ndim(a, "a", 2, "(Q, D)")
     check_ndim(b, "b", 2, "(G, D)")
+    check_finite(a, "a")
+    check_finite(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b: expected the same feature size D, got a: {a.shape[1]}, b: {b.shape[1]}")
     if a.device != b.device:

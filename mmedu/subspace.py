@@ -42,7 +42,11 @@ whose singular values are the canonical correlations; the projections are
 projected training views have identity covariance and a diagonal
 cross-covariance :math:`\Sigma_{:k}` (:class:`CCA`).  With fewer samples than
 features :math:`C_{ii}` is singular and every direction reaches correlation 1;
-ridge regularisation :math:`C_{ii} + rI` fixes that.
+ridge regularisation :math:`C_{ii} + rI` fixes that.  Even with both covariances
+invertible, :math:`d_1 + d_2 > N - 1` forces at least :math:`d_1 + d_2 - (N - 1)`
+correlations to be exactly 1: the centred views span subspaces of dimensions
+:math:`d_1` and :math:`d_2` of the same :math:`(N-1)`-dimensional space, which
+must then intersect (:class:`CCA` warns in that case when ``reg = 0``).
 
 **Deep CCA** (Andrew et al. 2013) trains two networks so that the sum of the
 canonical correlations of their outputs is maximal; :func:`cca_loss` is that
@@ -52,6 +56,7 @@ sum, negated, and differentiable.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -217,7 +222,11 @@ class CCA:
     ``Z1.T @ Z2 / (N-1) = diag(correlations_)``.  With ``reg > 0`` (needed when
     a covariance is singular, e.g. ``N <= d``) ``correlations_`` are the
     singular values of the regularised ``T``: shrunk towards 0 and no longer
-    exactly the correlations of the projections.  Signs: each pair of
+    exactly the correlations of the projections.  With ``reg = 0`` and
+    ``d1 + d2 > N - 1`` (both covariances invertible, yet too few samples for
+    the two views together) at least ``d1 + d2 - (N - 1)`` correlations are 1
+    whatever the data; ``fit`` then emits a ``UserWarning`` suggesting
+    ``reg > 0``.  Signs: each pair of
     directions is flipped so that the largest-magnitude entry of
     ``weights1_[:, i]`` is positive.
 
@@ -268,6 +277,15 @@ class CCA:
         c22 = x2.T @ x2 / (n - 1) + self.reg * eye2
         c12 = x1.T @ x2 / (n - 1)
         s1, s2 = _inv_sqrt(c11, "X1", self.reg), _inv_sqrt(c22, "X2", self.reg)
+        if self.reg == 0 and d1 + d2 > n - 1:
+            warnings.warn(
+                f"CCA(reg=0) on N={n} samples with d1={d1} + d2={d2} = {d1 + d2} > N - 1 = {n - 1}: the centred "
+                f"views span {d1}- and {d2}-dimensional subspaces of the same {n - 1}-dimensional space, so at least "
+                f"{d1 + d2 - (n - 1)} canonical correlations are exactly 1 whatever the data (overfitting, not "
+                f"shared signal); use reg > 0 (ridge-regularised CCA), fewer features or more samples",
+                UserWarning,
+                stacklevel=2,
+            )
         u, sv, vh = torch.linalg.svd(s1 @ c12 @ s2, full_matrices=False)
         w1, w2 = s1 @ u[:, :k], s2 @ vh[:k].T
         # deterministic signs (SVD is unique only up to flipping u_i and v_i together)

@@ -89,6 +89,21 @@ def test_cosine_similarity_bad_input():
         cosine_similarity(torch.randn(4), torch.randn(3, 4))
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_cosine_similarity_refuses_nan_and_inf(bad):
+    # NaN would pass through the normalisation into the scores (and inf becomes NaN there):
+    # refused like every other function of the module refuses NaN scores.
+    gen = torch.Generator().manual_seed(1)
+    a, b = torch.randn(4, 3, generator=gen), torch.randn(5, 3, generator=gen)
+    a_bad, b_bad = a.clone(), b.clone()
+    a_bad[1, 2] = bad
+    b_bad[4, 0] = bad
+    with pytest.raises(ValueError, match=r"a: expected finite values, found 1 NaN/inf"):
+        cosine_similarity(a_bad, b)
+    with pytest.raises(ValueError, match=r"b: expected finite values, found 1 NaN/inf"):
+        cosine_similarity(a, b_bad.numpy())
+
+
 # --------------------------------------------------------------------------- Recall@K / ranks
 
 

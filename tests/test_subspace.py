@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -174,6 +176,23 @@ def test_cca_singular_covariance_needs_regularisation():
     assert (reg.correlations_ < 1).all() and (reg.correlations_ > 0).all()
     # with N < d and a tiny ridge the first correlation is (almost) 1: the overfitting reg guards against
     assert float(CCA(1, reg=1e-10).fit(x1, x2).correlations_[0]) > 0.999
+
+
+def test_cca_warns_when_the_views_together_have_more_features_than_samples_allow():
+    # N = 20 samples, d1 = 12, d2 = 10: both covariances are invertible (12, 10 <= 19), yet the
+    # centred views span 12- and 10-dimensional subspaces of the same 19-dimensional space, so they
+    # share at least 12 + 10 - 19 = 3 directions: 3 correlations of 1 even for independent noise.
+    rng = np.random.default_rng(12)
+    x1, x2 = rng.standard_normal((20, 12)), rng.standard_normal((20, 10))
+    with pytest.warns(UserWarning, match=r"N=20 .*d1=12 \+ d2=10 = 22 > N - 1 = 19.*at least 3 .*reg > 0"):
+        cca = CCA(5).fit(x1, x2)
+    np.testing.assert_allclose(cca.correlations_[:3].numpy(), 1.0, atol=1e-8)  # what the warning says
+    np.testing.assert_allclose(sklearn_correlations(x1, x2, 1), 1.0, atol=1e-4)  # scikit-learn overfits alike
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: with a ridge, or with d1 + d2 <= N - 1
+        reg = CCA(5, reg=0.1).fit(x1, x2)
+        CCA(5).fit(x1[:, :9], x2)  # 9 + 10 = 19 = N - 1
+    assert float(reg.correlations_[0]) < 0.999
 
 
 def test_cca_bad_input():

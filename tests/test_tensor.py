@@ -92,6 +92,40 @@ def test_multi_mode_dot_matches_a_loop_and_tensorly():
     torch.testing.assert_close(mt.multi_mode_dot(x, tmats, transpose=True), loop)
 
 
+def test_mixed_dtypes_promote_as_numpy_and_tensorly():
+    x32 = gaussian((4, 5, 6), seed=20, dtype=torch.float32)
+    m64 = gaussian((3, 5), seed=21)
+    out = mt.mode_dot(x32, m64, 1)
+    ref = tl.tenalg.mode_dot(x32.numpy(), m64.numpy(), 1)  # NumPy promotes float32 x float64 to float64
+    assert out.dtype == torch.float64 and ref.dtype == np.float64
+    # computed in float64: agrees with the float64 product to float64 rounding, not float32's
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12, atol=1e-12)
+    assert mt.mode_dot(gaussian((4, 5, 6)), m64.float(), 1).dtype == torch.float64  # float64 tensor stays
+    core32 = gaussian((2, 3, 2), seed=22, dtype=torch.float32)
+    fs = [gaussian((i, r), seed=23 + i) for i, r in zip((4, 5, 6), (2, 3, 2))]
+    fs[1] = fs[1].float()  # one float32 factor among float64 ones
+    full = mt.tucker_to_tensor(core32, fs)
+    ref = tl.tucker_to_tensor((core32.numpy(), [f.numpy() for f in fs]))
+    assert full.dtype == torch.float64 and ref.dtype == np.float64
+    np.testing.assert_allclose(full.numpy(), ref, rtol=1e-12, atol=1e-12)
+    multi = mt.multi_mode_dot(x32, [gaussian((2, 4), seed=30), gaussian((3, 6), seed=31)], modes=[0, 2])
+    assert multi.dtype == torch.float64
+    assert mt.tucker_to_tensor(core32, [f.float() for f in fs]).dtype == torch.float32  # same dtype: unchanged
+
+
+def test_fold_refuses_non_integer_sizes():
+    u = torch.ones(4, 30)
+    with pytest.raises(TypeError, match=r"shape\[2\]: expected an integer size, got float \(6\.9\)"):
+        mt.fold(u, 0, (4, 5, 6.9))
+    with pytest.raises(TypeError, match=r"shape\[0\]: expected an integer size, got float \(4\.0\)"):
+        mt.fold(u, 0, (4.0, 5, 6))
+    with pytest.raises(TypeError, match=r"shape: expected a sequence of ints, got int"):
+        mt.fold(u, 0, 120)
+    x = gaussian((4, 5, 6))
+    for shape in (torch.Size([4, 5, 6]), np.array([4, 5, 6]), [np.int64(4), 5, 6]):  # integer types are fine
+        torch.testing.assert_close(mt.fold(mt.unfold(x, 0), 0, shape), x, rtol=0, atol=0)
+
+
 def test_numpy_input_accepted_and_torch_returned():
     x = np.random.default_rng(0).standard_normal((3, 4, 5))
     out = mt.unfold(x, 2)
@@ -246,6 +280,111 @@ def test_dtype_paths(dtype):
     assert w.dtype == dtype and all(f.dtype == dtype for f in fs)
     assert rel_err(y, mt.cp_to_tensor(w, fs)) < (1e-4 if dtype == torch.float32 else 1e-6)
     assert mt.mode_dot(x, torch.ones(2, 12, dtype=dtype), 0).dtype == dtype
+
+
+def _scaled_inputs(seed):
+    """A float64 tensor with multilinear rank (3, 4, 5) plus 5 % noise, and a CP rank-3 one plus 5 % noise."""
+    g = torch.Generator().manual_seed(seed)
+    tuck = random_tucker((10, 11, 12), (3, 4, 5), seed=seed)
+    cpt = mt.cp_to_tensor(None, [torch.randn(i, 3, generator=g, dtype=torch.float64) for i in (10, 11, 12)])
+    out = []
+    for x in (tuck, cpt):
+        noise = torch.randn(x.shape, generator=g, dtype=torch.float64)
+        out.append(x + 0.05 * torch.linalg.vector_norm(x) / torch.linalg.vector_norm(noise) * noise)
+    return out
+
+
+def _reconstruction_errors(tuck, cpt):
+    """Relative errors of hosvd and tucker on ``tuck`` and of cp on ``cpt`` (see :func:`_scaled_inputs`)."""
+    return {
+        "hosvd": rel_err(tuck, mt.tucker_to_tensor(*mt.hosvd(tuck, (3, 4, 5)))),
+        "tucker": rel_err(tuck, mt.tucker_to_tensor(*mt.tucker(tuck, (3, 4, 5)))),
+        "cp": rel_err(cpt, mt.cp_to_tensor(*mt.cp(cpt, 3, n_iter_max=200))),
+    }
+
+
+@pytest.mark.parametrize("scale", [1e-22, 1e-30, 1e30, 1e36])
+def test_float32_of_any_magnitude_is_as_accurate_as_the_rescaled_tensor(scale):
+    # The Gram matrices inside the SVD init square the entries: 1e-22 -> 1e-44 (below float32's
+    # normal range) and 1e30 -> 1e60 (overflow).  The result must not depend on the magnitude.
+    tiny_or_huge = [(x * scale).float() for x in _scaled_inputs(seed=40)]
+    rescaled = [t / t.abs().max() for t in tiny_or_huge]  # the same float32 tensors near 1
+    got, want = _reconstruction_errors(*tiny_or_huge), _reconstruction_errors(*rescaled)
+    for name in want:
+        assert 0.01 < want[name] < 0.1, (name, want[name])  # the 5 % noise, not a failure
+        assert got[name] == pytest.approx(want[name], rel=1e-3), (name, scale, got[name], want[name])
+    tuck, cpt = tiny_or_huge
+    core, _ = mt.tucker(tuck, (3, 4, 5))
+    weights, _ = mt.cp(cpt, 3)
+    assert core.dtype == weights.dtype == torch.float32
+    assert torch.isfinite(core).all() and torch.isfinite(weights).all()
+    # the outputs carry the input's scale: ||core|| = ||X^|| ~ ||X||, sum of weights ~ ||X|| here
+    for out, x in ((core, tuck), (weights, cpt)):
+        norm_x = float(torch.linalg.vector_norm(x.double()))
+        assert 0.5 * norm_x < float(torch.linalg.vector_norm(out.double())) < 2 * norm_x
+
+
+@pytest.mark.parametrize("dtype,power", [(torch.float32, -80), (torch.float32, 100), (torch.float64, -600),
+                                         (torch.float64, 600)])
+def test_scaling_by_a_power_of_two_scales_the_result_exactly(dtype, power):
+    x, y = (t.to(dtype) for t in _scaled_inputs(seed=41))
+    c = 2.0**power
+    for fn in (mt.hosvd, mt.tucker):
+        core, factors = fn(x, (3, 4, 5))
+        core_s, factors_s = fn(x * c, (3, 4, 5))
+        assert torch.equal(core_s, core * c) and all(torch.equal(a, b) for a, b in zip(factors, factors_s))
+    w, fs = mt.cp(y, 3)
+    w_s, fs_s = mt.cp(y * c, 3)
+    assert torch.equal(w_s, w * c) and all(torch.equal(a, b) for a, b in zip(fs, fs_s))
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_cp_float32_is_not_stopped_by_a_rounding_level_repeat_of_the_error(seed):
+    # An exact rank-3 float32 tensor: ALS reaches float32's floor (~5e-7 relative).  The normal-equation
+    # error estimate cancels to rounding noise near 1e-3 and used to repeat exactly there, which
+    # stopped the default run at 4e-5 .. 4e-4 for these seeds.
+    g = torch.Generator().manual_seed(seed)
+    x = mt.cp_to_tensor(None, [torch.randn(i, 3, generator=g, dtype=torch.float64) for i in (8, 9, 10)]).float()
+    long_run = rel_err(x, mt.cp_to_tensor(*mt.cp(x, 3, n_iter_max=300, tol=0)))
+    default = rel_err(x, mt.cp_to_tensor(*mt.cp(x, 3)))
+    assert long_run < 2e-6
+    assert default < 2e-6, (default, long_run)
+
+
+def test_cp_float32_still_stops_once_converged(monkeypatch):
+    # The stopping rule must not degenerate into "always n_iter_max sweeps" in float32.
+    errors = []
+    real = mt._cp_relative_error
+    monkeypatch.setattr(mt, "_cp_relative_error", lambda *a, **k: errors.append(real(*a, **k)) or errors[-1])
+    g = torch.Generator().manual_seed(0)
+    x = mt.cp_to_tensor(None, [torch.randn(i, 3, generator=g, dtype=torch.float64) for i in (8, 9, 10)]).float()
+    noisy = x + 0.05 * x.std() * torch.randn(x.shape, generator=g)
+    for t in (x, noisy):
+        errors.clear()
+        mt.cp(t, 3, n_iter_max=500)
+        assert len(errors) < 500 and abs(errors[-1] - errors[-2]) < 1e-8
+        # the error that decided the stop is the true one, not a rounding artefact of the estimate
+        assert errors[-1] == pytest.approx(rel_err(t, mt.cp_to_tensor(*mt.cp(t, 3, n_iter_max=len(errors), tol=0))),
+                                           rel=1e-3, abs=1e-7)
+
+
+def test_cp_unused_components_get_weight_zero_and_keep_unit_norm_columns():
+    def unit_columns(fs):
+        for f in fs:
+            torch.testing.assert_close(torch.linalg.vector_norm(f, dim=0), torch.ones(f.shape[1], dtype=f.dtype))
+
+    # an all-zero tensor: every component is unused
+    w, fs = mt.cp(torch.zeros(3, 4, 5, dtype=torch.float64), 2)
+    assert torch.equal(w, torch.zeros(2, dtype=torch.float64))
+    unit_columns(fs)
+    assert torch.equal(mt.cp_to_tensor(w, fs), torch.zeros(3, 4, 5, dtype=torch.float64))
+    # a rank-one spike with R = 2: the second component's least-squares column is exactly zero
+    x = torch.zeros(3, 4, 5, dtype=torch.float64)
+    x[1, 2, 3] = 5.0
+    w, fs = mt.cp(x, 2)
+    torch.testing.assert_close(w, torch.tensor([5.0, 0.0], dtype=torch.float64), rtol=0, atol=1e-12)
+    unit_columns(fs)
+    torch.testing.assert_close(mt.cp_to_tensor(w, fs), x, rtol=0, atol=1e-12)
 
 
 def _devices():
