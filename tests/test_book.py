@@ -6,6 +6,7 @@ into a temporary folder, so the repository's ``_build/`` is left alone.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import re
 import subprocess
@@ -115,3 +116,227 @@ def test_missing_mathjax_package_gives_install_hint(monkeypatch) -> None:
     monkeypatch.setattr(module.metadata, "distribution", not_installed)
     with pytest.raises(errors.ExtensionError, match=r"django-static-mathjax.*not installed.*\[book\]"):
         module.find_mathjax_es5()
+
+
+# --- the book as rendered (issue 9) -----------------------------------------------------
+
+SETTINGS_FILE = ROOT / "_ext" / "book_settings.py"
+# The text pages of the book (not the chapters).
+BOOK_PAGES = ["book/intro.html", "book/how_to_use.html", "book/notation.html",
+              "book/source_errata.html"]
+# Addresses that must never reach the book: the old placeholder and template values.
+PLACEHOLDER_URLS = re.compile(r"github\.com/mmedu/mmedu|github\.com/OWNER/REPO|example\.(?:com|org)",
+                              re.IGNORECASE)
+# Chapters that may not be in _toc.yml yet, with the phrases that describe each on the
+# book's text pages. While a chapter's file is missing from the toc, a sentence on those
+# pages that names it must say it is planned.
+FUTURE_CHAPTERS = {
+    4: ("notebooks/04_adversarial", [r"\bchapters? 4\b", r"\badversarial cross-modal\b"]),
+    5: ("notebooks/05_attention", [r"\bchapters? 5\b", r"\battention\b"]),
+    6: ("notebooks/06_vae", [r"\bchapters? 6\b", r"\bVAEs?\b", r"variational autoencoder"]),
+    7: ("notebooks/07_retrieval", [r"\bchapters? 7\b", r"\bcapstone\b"]),
+}
+# Topic words of chapter 5 and 6 are legitimately used on the errata page to criticise the
+# source's own §3.3/§3.4; only "chapter N" / "capstone" are checked there.
+TOPIC_FREE_PAGES = {"book/source_errata.html"}
+FUTURE_MARKER = re.compile(r"\b(planned|will|not yet|to come)\b", re.IGNORECASE)
+
+
+def _load_settings_module():
+    spec = importlib.util.spec_from_file_location("book_settings", SETTINGS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _book_yaml(name: str) -> dict:
+    yaml = pytest.importorskip("yaml", reason="PyYAML comes with the book extra")
+    return yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
+
+
+def _toc_files() -> set[str]:
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield str(node["file"]).removesuffix(".ipynb").removesuffix(".md")
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+    return set(walk(_book_yaml("_toc.yml")))
+
+
+def _configured_repository_url() -> str:
+    return str((_book_yaml("_config.yml").get("repository") or {}).get("url") or "").strip()
+
+
+def _article_sentences(page: Path) -> list[str]:
+    """The sentences of a page's main text (scripts, tags and the sidebar removed)."""
+    text = page.read_text(encoding="utf-8")
+    start, end = text.find("<article"), text.find("</article>")
+    text = text[start:end] if start >= 0 and end > start else text
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S | re.I)
+    text = re.sub(r"</?(p|li|ul|ol|h[1-6]|td|th|tr|dt|dd|div|section|table|pre)\b[^>]*>",
+                  "\n\n", text, flags=re.I)
+    text = html.unescape(re.sub(r"<[^>]+>", "", text))
+    sentences = []
+    for block in re.split(r"\n\s*\n", text):
+        block = " ".join(block.split())
+        sentences += [s for s in re.split(r"(?<=[.!?])\s+", block) if s]
+    return sentences
+
+
+def _html_pages(built_html: Path) -> list[Path]:
+    return [p for p in built_html.rglob("*.html")
+            if not p.relative_to(built_html).parts[0].startswith("_")]
+
+
+def test_repository_url_is_one_setting_and_no_placeholder_reaches_the_book(built_html: Path) -> None:
+    url = _configured_repository_url()
+    assert not PLACEHOLDER_URLS.search(url), f"_config.yml repository.url is a placeholder: {url!r}"
+    bib_urls = set(re.findall(r"https?://[^\s}\"]+", (ROOT / "book/references.bib").read_text("utf-8")))
+    pages = _html_pages(built_html)
+    for page in pages + [built_html / "searchindex.js"]:
+        text = page.read_text(encoding="utf-8")
+        name = page.relative_to(built_html).as_posix()
+        assert not PLACEHOLDER_URLS.search(text), f"{name}: placeholder repository URL"
+        if url:
+            continue
+        # Unset: no launch buttons, no repository/issues button, no git URL at all.
+        for marker in ["launch-buttons", "btn-source-repository-button", "btn-source-issues-button",
+                       "mybinder.org/v2", "colab.research.google.com/github", "git+http"]:
+            assert marker not in text, f"{name}: {marker!r} although repository.url is unset"
+        for link in re.findall(r"https?://(?:www\.)?github\.com/[^\s\"'<>)]*", text):
+            assert link.rstrip(".,;") in bib_urls, f"{name}: git URL {link} (repository.url is unset)"
+    if url:  # set: the launch buttons are there, on the chapter pages
+        chapter = built_html / "notebooks" / "01_concatenation.html"
+        assert "launch-buttons" in chapter.read_text(encoding="utf-8")
+
+
+def test_setting_the_repository_url_turns_buttons_on() -> None:
+    pytest.importorskip("sphinx", reason="sphinx is not installed (book extra)")
+    from types import SimpleNamespace
+
+    from sphinx.util.tags import Tags
+
+    module = _load_settings_module()
+    launch = {"binderhub_url": "https://mybinder.org", "colab_url": "https://colab.research.google.com"}
+
+    def apply(url):
+        app = SimpleNamespace(tags=Tags())
+        config = SimpleNamespace(
+            html_theme_options={"repository_url": url, "launch_buttons": dict(launch)},
+            myst_substitutions={})
+        module.apply_repository_setting(app, config)
+        return app, config
+
+    app, config = apply("https://github.com/someone/course/")
+    opts = config.html_theme_options
+    assert opts["repository_url"] == "https://github.com/someone/course"
+    assert opts["use_repository_button"] and opts["use_issues_button"]
+    assert opts["launch_buttons"] == launch
+    assert app.tags.has("repository")
+    assert "git+https://github.com/someone/course" in config.myst_substitutions["pip_install_mmedu"]
+
+    app, config = apply("")
+    opts = config.html_theme_options
+    assert "launch_buttons" not in opts and "repository_url" not in opts
+    assert not opts["use_repository_button"] and not opts["use_issues_button"]
+    assert not app.tags.has("repository")
+    assert config.myst_substitutions["pip_install_mmedu"] == ""
+
+    with pytest.raises(ValueError, match="https://"):
+        apply("github.com/someone/course")
+
+
+def test_exercises_are_numbered_per_chapter(built_html: Path) -> None:
+    """Chapter N's exercise boxes read N.1, N.2, ... (numbered by _ext/book_settings.py, or
+    written by hand in a `:nonumber:` title such as "1.2: late fusion")."""
+    chapters = sorted((built_html / "notebooks").glob("[0-9][0-9]_*.html"))
+    assert chapters
+    for page in chapters:
+        text = page.read_text(encoding="utf-8")
+        n = int(page.name[:2])
+        titles = re.findall(r'<div class="exercise admonition"[^>]*>\s*<p class="admonition-title">(.*?)</p>',
+                            text, flags=re.S)
+        plain = [html.unescape(re.sub(r"<[^>]+>", "", t)).strip() for t in titles]
+        numbers = [m.group(1) if (m := re.match(r"Exercise\s*\(?\s*(\d+(?:\.\d+)?)", t)) else t
+                   for t in plain]
+        assert numbers == [f"{n}.{k}" for k in range(1, len(numbers) + 1)], f"{page.name}: {plain}"
+        solutions = re.findall(r"Solution to<a [^>]*>\s*Exercise\s*\(?\s*([0-9.]+)", text)
+        assert set(solutions) <= set(numbers), f"{page.name}: solutions to {solutions}, boxes {numbers}"
+
+
+def test_renumbering_uses_the_file_name_of_each_chapter() -> None:
+    pytest.importorskip("sphinx", reason="sphinx is not installed (book extra)")
+    module = _load_settings_module()
+    numbers = {
+        "book/intro": {"exercise": {"a": (1,)}},
+        "notebooks/00_data": {"exercise": {"x": (2,), "y": (3,)}},
+        "notebooks/04_adversarial": {"exercise": {"q": (9,), "p": (8,)}, "figure": {"f": (5,)}},
+    }
+    changed = module.renumber_per_chapter(numbers)
+    assert numbers["book/intro"] == {"exercise": {"a": (1,)}}
+    assert numbers["notebooks/00_data"]["exercise"] == {"x": (0, 1), "y": (0, 2)}
+    assert numbers["notebooks/04_adversarial"]["exercise"] == {"p": (4, 1), "q": (4, 2)}
+    assert numbers["notebooks/04_adversarial"]["figure"] == {"f": (4, 1)}
+    assert changed == ["notebooks/00_data", "notebooks/04_adversarial"]
+    assert module.chapter_tags(["book/intro", "notebooks/07_retrieval"]) == {"chapter_7"}
+
+
+def test_pages_do_not_describe_chapters_missing_from_the_toc(built_html: Path) -> None:
+    in_toc = _toc_files()
+    for number, (docname, phrases) in FUTURE_CHAPTERS.items():
+        if docname in in_toc:
+            continue
+        for name in BOOK_PAGES:
+            checked = phrases[:1] + ([r"\bcapstone\b"] if number == 7 else []) \
+                if name in TOPIC_FREE_PAGES else phrases
+            for sentence in _article_sentences(built_html / name):
+                if any(re.search(p, sentence, re.IGNORECASE) for p in checked):
+                    assert FUTURE_MARKER.search(sentence), (
+                        f"{name} describes chapter {number} ({docname}), which is not in "
+                        f"_toc.yml, without saying it is planned: {sentence!r}")
+    # And every chapter that is in the toc is listed, under its own page.
+    for page in (built_html / "notebooks").glob("[0-9][0-9]_*.html"):
+        assert f"notebooks/{page.stem}" in in_toc
+
+
+def test_each_script_is_loaded_once(built_html: Path) -> None:
+    for page in _html_pages(built_html):
+        text = page.read_text(encoding="utf-8")
+        inline = re.findall(r"<script>(.*?)</script>", text, flags=re.S)
+        duplicated = {s for s in inline if inline.count(s) > 1}
+        assert not duplicated, f"{page.name}: inline scripts injected twice: {duplicated}"
+        assert text.count("const THEBE_JS_URL") <= 1, page.name
+
+
+def test_book_css_is_linked_and_static_holds_no_scripts(built_html: Path) -> None:
+    static = ROOT / "_static"
+    assert not list(static.rglob("*.js")), "every .js in _static/ is injected into every page"
+    assert re.search(r"div\.math mjx-container[^{]*\{[^}]*padding-top", (static / "mmedu.css").read_text())
+    for page in _html_pages(built_html):
+        text = page.read_text(encoding="utf-8")
+        if "<article" in text:  # not the index.html redirect
+            assert "_static/mmedu.css" in text, page.name
+
+
+def test_citation_labels_are_the_same_in_text_and_list(built_html: Path) -> None:
+    listed = re.findall(r'<span class="label"><span class="fn-bracket">\[</span>([^<]+)<',
+                        (built_html / "book" / "references.html").read_text(encoding="utf-8"))
+    assert listed and all(re.search(r", \d{4}[a-z]?$", label) for label in listed), listed
+    assert len(set(listed)) == len(listed)
+    cited = set()
+    for page in _html_pages(built_html):
+        for span in re.findall(r'<span class="bibtex-citation"[^>]*>(.*?)</span>',
+                               page.read_text(encoding="utf-8"), flags=re.S):
+            cited |= {html.unescape(re.sub(r"<[^>]+>", "", a))
+                      for a in re.findall(r"<a [^>]*>(.*?)</a>", span, flags=re.S)}
+    assert cited and cited <= set(map(html.unescape, listed)), cited - set(listed)
+
+
+def test_image_alt_texts_are_not_file_paths(built_html: Path) -> None:
+    for page in _html_pages(built_html):
+        for alt in re.findall(r'<img [^>]*alt="([^"]*)"', page.read_text(encoding="utf-8")):
+            assert not re.search(r"(_images/|\.(png|jpe?g|svg|gif)$)", alt), f"{page.name}: alt {alt!r}"

@@ -1,0 +1,235 @@
+"""Book-wide settings and fixes that Jupyter Book 1 cannot express in ``_config.yml``.
+
+1. **One repository setting.** ``repository.url`` in ``_config.yml`` is the only place the
+   public repository address lives. While it is empty the book shows no launch buttons
+   (Binder, Colab), no repository or issues button and no git URL; pages can hide text
+   that needs the address with ``{only} repository`` / ``{only} not repository``. Once it
+   is set, the repository and issues buttons and the launch buttons of ``launch_buttons``
+   turn on, the Sphinx tag ``repository`` is set and the MyST substitutions
+   ``{{ repository_url }}`` and ``{{ pip_install_mmedu }}`` carry the address. Likewise
+   the tag ``chapter_N`` is set for every chapter ``NN_name`` in ``_toc.yml``, so that a
+   page describes a chapter only once it exists (``{only} chapter_4``).
+
+2. **Exercises numbered per chapter.** sphinx-exercise numbers its boxes with Sphinx's
+   figure numbering, which counts across the whole book when the table of contents is not
+   numbered (chapter 1's boxes read "Exercise 4-6"). A numbered toc cannot help: it would
+   start at 1, not 0, and prefix the chapters' own numbered titles. Instead, every
+   enumerable box (exercises, and figures/tables/code blocks if a page numbers them) of a
+   page whose file name starts with a number, ``notebooks/NN_name``, is renumbered
+   ``NN.1, NN.2, ...`` in page order: ``00_data`` gives 0.1-0.3, ``04_adversarial`` 4.x.
+
+3. **Scripts injected twice.** Sphinx 7.4 re-adds, when writing starts, the inline scripts
+   that extensions registered after the builder was created (sphinx-thebe's
+   ``const THEBE_JS_URL = ...``, sphinx-togglebutton's selector); the copy differs only in
+   ``None`` vs ``''`` as file name, so both are written and the second ``const`` raises
+   "Identifier 'THEBE_JS_URL' has already been declared" on every page. Duplicates are
+   dropped from each page's script list.
+
+4. **Citation labels.** The label style ``mmedu_author_year`` labels the reference list
+   "Andrew et al., 2013" (with a, b suffixes where two works would share a label); with
+   ``bibtex_reference_style: label`` the text cites with the same labels.
+
+5. **Image alt text.** A figure output without an ``alt`` (set per cell with the cell
+   metadata ``{"mystnb": {"image": {"alt": "..."}}}``) would get its file path as alt
+   text; it gets "Figure: <section title>" instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Iterable
+
+from docutils import nodes
+from pybtex.plugin import register_plugin
+from pybtex.style.formatting.plain import Style as PlainStyle
+from pybtex.style.labels import BaseLabelStyle
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+REPOSITORY_TAG = "repository"
+REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button")
+# A chapter page: its file name starts with the chapter number, e.g. notebooks/03_subspace.
+CHAPTER_DOC = re.compile(r"(?:^|/)(\d+)_[^/]*$")
+LABEL_STYLE = "mmedu_author_year"
+
+
+# --- 1. the repository URL --------------------------------------------------------------
+
+def repository_url(config: Config) -> str:
+    """The public repository URL from ``repository.url`` (empty string while unset)."""
+    url = (config.html_theme_options or {}).get("repository_url") or ""
+    if not isinstance(url, str):
+        raise TypeError(f"repository.url must be a string URL, received {type(url).__name__}")
+    url = url.strip().rstrip("/")
+    if url and not re.match(r"^https://\S+$", url):
+        raise ValueError(f"repository.url must be an https:// URL or empty, received {url!r}")
+    return url
+
+
+def apply_repository_setting(app: Sphinx, config: Config) -> None:
+    """Turn every repository-dependent part of the book on or off from ``repository.url``."""
+    url = repository_url(config)
+    options = dict(config.html_theme_options or {})
+    subs = dict(config.myst_substitutions or {}) if hasattr(config, "myst_substitutions") else {}
+    if url:
+        options["repository_url"] = url
+        for button in REPOSITORY_BUTTONS:
+            options[button] = True
+        app.tags.add(REPOSITORY_TAG)
+        subs["repository_url"] = url
+        subs["pip_install_mmedu"] = f"`!pip install git+{url}`"
+    else:
+        for key in ("repository_url", "launch_buttons", *REPOSITORY_BUTTONS, "use_edit_page_button",
+                    "use_source_button"):
+            options.pop(key, None)
+        for button in REPOSITORY_BUTTONS:
+            options[button] = False
+        # Never shown: text using these sits in `{only} repository` blocks.
+        subs["repository_url"] = ""
+        subs["pip_install_mmedu"] = ""
+    config.html_theme_options = options
+    if hasattr(config, "myst_substitutions"):
+        config.myst_substitutions = subs
+
+
+# --- 1b. which chapters the book has ---------------------------------------------------
+
+def chapter_tags(docnames: Iterable[str]) -> set[str]:
+    """Sphinx tags ``chapter_N`` for every chapter page (``.../NN_name``) in the toc."""
+    return {f"chapter_{n}" for n in map(chapter_of, docnames) if n is not None}
+
+
+def tag_chapters_in_toc(app: Sphinx, config: Config) -> None:
+    """Set ``chapter_N`` for each chapter in ``_toc.yml``, so pages can describe a chapter
+    only once it exists: ``{only} chapter_4`` / ``{only} not chapter_4``."""
+    site_map = getattr(config, "external_site_map", None)  # parsed by sphinx_external_toc
+    if site_map is None:
+        return
+    for tag in sorted(chapter_tags(site_map)):
+        app.tags.add(tag)
+
+
+# --- 2. exercise numbers per chapter ----------------------------------------------------
+
+def chapter_of(docname: str) -> int | None:
+    """The chapter number of a page named ``.../NN_name``, else None."""
+    match = CHAPTER_DOC.search(docname)
+    return int(match.group(1)) if match else None
+
+
+def renumber_per_chapter(toc_fignumbers: dict[str, dict[str, dict[str, tuple[int, ...]]]]) -> list[str]:
+    """Rewrite, in place, the numbers of every enumerable node of each chapter page as
+    ``(chapter, k)``, k = 1, 2, ... in page order. Returns the pages changed."""
+    changed = []
+    for docname, by_type in toc_fignumbers.items():
+        chapter = chapter_of(docname)
+        if chapter is None:
+            continue
+        for figtype, numbers in by_type.items():
+            in_order = sorted(numbers, key=lambda node_id: numbers[node_id])
+            new = {node_id: (chapter, k) for k, node_id in enumerate(in_order, start=1)}
+            if new != numbers:
+                numbers.clear()
+                numbers.update(new)
+                changed.append(docname)
+    return sorted(set(changed))
+
+
+def _renumber(app: Sphinx, env: BuildEnvironment) -> Iterable[str]:
+    # Runs after Sphinx's TocTreeCollector (priority 500) assigned the book-wide numbers.
+    return renumber_per_chapter(env.toc_fignumbers)
+
+
+# --- 3. scripts injected twice ----------------------------------------------------------
+
+def _script_key(script: Any) -> tuple:
+    attributes = getattr(script, "attributes", {}) or {}
+    return (getattr(script, "filename", None) or "", getattr(script, "priority", 500),
+            tuple(sorted((k, str(v)) for k, v in attributes.items())))
+
+
+def dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    scripts = context.get("script_files")
+    if not isinstance(scripts, list):
+        return
+    seen, kept = set(), []
+    for script in scripts:
+        key = _script_key(script)
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    scripts[:] = kept
+
+
+# --- 4. citation labels -----------------------------------------------------------------
+
+def _plain(text: str) -> str:
+    return text.replace("{", "").replace("}", "")
+
+
+class AuthorYearLabelStyle(BaseLabelStyle):
+    """Labels "Last, year", "Last and Other, year" or "Last et al., year"."""
+
+    def format_labels(self, sorted_entries):
+        labels = [self.format_label(entry) for entry in sorted_entries]
+        count, seen = Counter(labels), Counter()
+        for label in labels:
+            if count[label] == 1:
+                yield label
+            else:
+                yield label + chr(ord("a") + seen[label])
+                seen[label] += 1
+
+    def format_label(self, entry) -> str:
+        persons = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [_plain(" ".join(p.prelast_names + p.last_names)) for p in persons]
+        if not names:
+            who = _plain(entry.fields.get("organization", entry.key))
+        elif len(names) == 1:
+            who = names[0]
+        elif len(names) == 2:
+            who = f"{names[0]} and {names[1]}"
+        else:
+            who = f"{names[0]} et al."
+        year = entry.fields.get("year")
+        return f"{who}, {year}" if year else who
+
+
+class AuthorYearStyle(PlainStyle):
+    """pybtex's plain style, sorted by author, year and title, with author-year labels."""
+
+    default_label_style = LABEL_STYLE
+
+
+# --- 5. image alt text ------------------------------------------------------------------
+
+def _alt_fallback(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    for image in doctree.findall(nodes.image):
+        if image.get("alt"):
+            continue
+        section = next((a for a in _ancestors(image) if isinstance(a, nodes.section)), None)
+        title = section.next_node(nodes.title).astext() if section is not None else ""
+        image["alt"] = f"Figure: {title}" if title else "Figure"
+
+
+def _ancestors(node: nodes.Node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    register_plugin("pybtex.style.labels", LABEL_STYLE, AuthorYearLabelStyle, force=True)
+    register_plugin("pybtex.style.formatting", LABEL_STYLE, AuthorYearStyle, force=True)
+    app.connect("config-inited", apply_repository_setting, priority=400)
+    # After sphinx_external_toc (priority 900) has read _toc.yml.
+    app.connect("config-inited", tag_chapters_in_toc, priority=950)
+    app.connect("env-get-updated", _renumber, priority=900)
+    app.connect("html-page-context", dedupe_scripts, priority=900)
+    app.connect("doctree-resolved", _alt_fallback)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
