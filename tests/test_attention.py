@@ -1,0 +1,427 @@
+"""Tests for mmedu.attention.
+
+Anchors: torch.nn.functional.scaled_dot_product_attention (torch's own kernels, with and
+without boolean and key-padding masks), torch.nn.MultiheadAttention given the same weights,
+a brute-force loop over queries and keys, and properties that hold for any input (rows of
+the weights sum to 1, masked keys get weight 0, permuting the keys and values together
+changes nothing).  The fusion model is tested against chapter 1's Fusion contract and by
+behaviour (a train step moves the weights, an eval call does not).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mmedu.attention import AttentionFusion, CrossModalAttention, MultiHeadAttention, scaled_dot_product_attention
+from mmedu.fusion import Fusion
+
+TOL = {torch.float64: 1e-6, torch.float32: 1e-5}
+
+
+def _qkv(shape_q, shape_k, d_v, dtype=torch.float64, seed=0, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(*shape_q, generator=g, dtype=dtype)
+    k = torch.randn(*shape_k, generator=g, dtype=dtype)
+    v = torch.randn(*shape_k[:-1], d_v, generator=g, dtype=dtype)
+    return q.to(device), k.to(device), v.to(device)
+
+
+def _random_mask(shape, seed=1, p=0.6):
+    g = torch.Generator().manual_seed(seed)
+    m = torch.rand(*shape, generator=g) < p
+    m[..., 0] = True  # every query keeps at least one key (fully masked rows are tested apart)
+    return m
+
+
+# ---------------------------------------------------------------- agreement with torch SDPA
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize("masking", ["none", "boolean", "padding"])
+def test_equals_torch_sdpa(dtype, need_weights, masking):
+    q, k, v = _qkv((3, 2, 5, 8), (3, 2, 7, 8), 6, dtype)
+    if masking == "none":
+        mask = None
+    elif masking == "boolean":
+        mask = _random_mask((3, 2, 5, 7))
+    else:  # key padding: (B, L_k) broadcast over heads and queries
+        lengths = torch.tensor([7, 4, 1])
+        mask = (torch.arange(7)[None, :] < lengths[:, None])[:, None, None, :]
+    out, w = scaled_dot_product_attention(q, k, v, mask, need_weights=need_weights)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(out, ref, atol=TOL[dtype], rtol=0)
+    assert out.dtype == dtype and out.shape == (3, 2, 5, 6)
+    assert (w is None) == (not need_weights)
+    if w is not None:
+        assert w.shape == (3, 2, 5, 7)
+
+
+def test_equals_brute_force_loop():
+    q, k, v = _qkv((4, 3), (6, 3), 2)
+    mask = _random_mask((4, 6))
+    out, w = scaled_dot_product_attention(q, k, v, mask)
+    for i in range(4):
+        s = [float(q[i] @ k[j]) / math.sqrt(3) if mask[i, j] else -math.inf for j in range(6)]
+        e = np.exp(np.array(s) - max(s))
+        p = e / e.sum()
+        np.testing.assert_allclose(w[i].numpy(), p, atol=1e-12)
+        np.testing.assert_allclose(out[i].numpy(), p @ v.numpy(), atol=1e-12)
+
+
+def test_scale_argument_matches_torch():
+    q, k, v = _qkv((2, 5, 4), (2, 6, 4), 3)
+    out, _ = scaled_dot_product_attention(q, k, v, scale=0.3)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, scale=0.3), atol=1e-6, rtol=0)
+
+
+def test_broadcast_batch_dimensions():
+    q, _, _ = _qkv((1, 5, 4), (1, 6, 4), 3)
+    _, k, v = _qkv((3, 5, 4), (3, 6, 4), 3, seed=2)
+    for need in (True, False):
+        out, _ = scaled_dot_product_attention(q, k, v, need_weights=need)
+        assert out.shape == (3, 5, 3)
+        torch.testing.assert_close(out, F.scaled_dot_product_attention(q.expand(3, 5, 4), k, v), atol=1e-6, rtol=0)
+
+
+# ---------------------------------------------------------------- properties of the weights
+
+
+def test_rows_sum_to_one_and_masked_keys_get_zero():
+    q, k, v = _qkv((2, 6, 5), (2, 9, 5), 4)
+    _, w = scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 6, dtype=w.dtype))
+    assert (w > 0).all()
+    mask = _random_mask((2, 6, 9))
+    _, w = scaled_dot_product_attention(q, k, v, mask)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 6, dtype=w.dtype))
+    assert (w[~mask] == 0).all() and (w[mask] > 0).all()
+
+
+def test_masked_keys_do_not_influence_the_output():
+    q, k, v = _qkv((2, 4, 3), (2, 5, 3), 2)
+    mask = torch.tensor([True, True, False, True, False])
+    out, _ = scaled_dot_product_attention(q, k, v, mask)
+    k2, v2 = k.clone(), v.clone()
+    k2[:, ~mask] = 100.0
+    v2[:, ~mask] = -50.0
+    torch.testing.assert_close(scaled_dot_product_attention(q, k2, v2, mask)[0], out, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_fully_masked_row_gives_zero_output_and_weights(need_weights):
+    q, k, v = _qkv((2, 4, 3), (2, 5, 3), 2)
+    q.requires_grad_(True)
+    mask = _random_mask((2, 4, 5))
+    mask[0, 1] = False
+    mask[1, 3] = False
+    out, w = scaled_dot_product_attention(q, k, v, mask, need_weights=need_weights)
+    assert torch.isfinite(out).all()
+    assert (out[0, 1] == 0).all() and (out[1, 3] == 0).all()
+    if w is not None:
+        assert (w[0, 1] == 0).all() and (w[1, 3] == 0).all()
+        torch.testing.assert_close(w[0, 0].sum(), torch.tensor(1.0, dtype=w.dtype))
+    # the other rows are what they would be without the empty rows
+    ref, _ = scaled_dot_product_attention(q, k, v, mask | ~mask.any(-1, keepdim=True))
+    torch.testing.assert_close(out[0, 0], ref[0, 0])
+    out.sum().backward()
+    assert torch.isfinite(q.grad).all() and (q.grad[0, 1] == 0).all()
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_permutation_equivariance_over_keys_and_values(need_weights):
+    q, k, v = _qkv((2, 5, 4), (2, 8, 4), 3)
+    mask = _random_mask((2, 5, 8))
+    perm = torch.randperm(8, generator=torch.Generator().manual_seed(3))
+    out, w = scaled_dot_product_attention(q, k, v, mask, need_weights=need_weights)
+    out_p, w_p = scaled_dot_product_attention(q, k[:, perm], v[:, perm], mask[..., perm], need_weights=need_weights)
+    torch.testing.assert_close(out_p, out, atol=1e-12, rtol=0)  # invariant in the keys' order
+    if w is not None:
+        torch.testing.assert_close(w_p, w[..., perm], atol=1e-12, rtol=0)  # weights move with the keys
+    # and equivariant in the queries' order
+    qp = torch.randperm(5, generator=torch.Generator().manual_seed(4))
+    out_q, _ = scaled_dot_product_attention(q[:, qp], k, v, mask[:, qp], need_weights=need_weights)
+    torch.testing.assert_close(out_q, out[:, qp], atol=1e-12, rtol=0)
+
+
+def test_gradients_agree_with_torch_sdpa():
+    q, k, v = _qkv((2, 4, 3), (2, 5, 3), 2)
+    mask = _random_mask((2, 4, 5))
+    grads = []
+    for fn in (lambda *a: scaled_dot_product_attention(*a, mask)[0],
+               lambda *a: F.scaled_dot_product_attention(*a, attn_mask=mask)):
+        ts = [t.clone().requires_grad_(True) for t in (q, k, v)]
+        fn(*ts).pow(2).sum().backward()
+        grads.append([t.grad for t in ts])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+# ---------------------------------------------------------------- bad inputs
+
+
+def test_bad_inputs_raise_clear_errors():
+    q, k, v = _qkv((2, 4, 3), (2, 5, 3), 2)
+    with pytest.raises(ValueError, match=r"same feature size d.*d=3.*d=4"):
+        scaled_dot_product_attention(q, torch.randn(2, 5, 4, dtype=q.dtype), v)
+    with pytest.raises(ValueError, match=r"same number of keys and values"):
+        scaled_dot_product_attention(q, k, torch.randn(2, 6, 2, dtype=q.dtype))
+    with pytest.raises(ValueError, match=r"mask: expected a shape broadcastable to \(2, 4, 5\), got \(4, 4\)"):
+        scaled_dot_product_attention(q, k, v, torch.ones(4, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="boolean tensor"):
+        scaled_dot_product_attention(q, k, v, torch.zeros(4, 5))
+    q_nan = q.clone()
+    q_nan[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="q: expected finite values, found 1 NaN"):
+        scaled_dot_product_attention(q_nan, k, v)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        scaled_dot_product_attention(torch.randn(3), k, v)
+    with pytest.raises(TypeError, match="one floating dtype"):
+        scaled_dot_product_attention(q.float(), k, v)
+    with pytest.raises(TypeError, match="real floating-point"):
+        scaled_dot_product_attention(q > 0, k, v)
+    with pytest.raises(ValueError, match="broadcastable leading"):
+        scaled_dot_product_attention(torch.randn(3, 4, 3, dtype=q.dtype), k, v)
+    with pytest.raises(TypeError, match="scale"):
+        scaled_dot_product_attention(q, k, v, scale="big")
+
+
+# ---------------------------------------------------------------- MultiHeadAttention vs torch
+
+
+def _inputs(b=3, l_q=4, l_k=6, e=8, kdim=8, vdim=8, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(b, l_q, e, generator=g, dtype=dtype), torch.randn(b, l_k, kdim, generator=g, dtype=dtype),
+            torch.randn(b, l_k, vdim, generator=g, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("kdim, vdim", [(8, 8), (5, 7)])
+@pytest.mark.parametrize("average", [True, False])
+def test_mha_equals_torch_with_copied_weights(dtype, kdim, vdim, average):
+    torch.manual_seed(0)
+    ref = nn.MultiheadAttention(8, 2, kdim=kdim, vdim=vdim, batch_first=True).to(dtype)
+    with torch.no_grad():  # non-zero biases, so that copying them is tested
+        ref.in_proj_bias.normal_()
+        ref.out_proj.bias.normal_()
+    ours = MultiHeadAttention.from_torch(ref)
+    query, key, value = _inputs(kdim=kdim, vdim=vdim, dtype=dtype)
+    key_mask = torch.tensor([[True] * 6, [True, True, True, False, False, False], [True, False] * 3])
+    attn_mask = _random_mask((4, 6), seed=5)
+    for km, am in [(None, None), (key_mask, None), (key_mask, attn_mask)]:
+        out, w = ours(query, key, value, key_mask=km, attn_mask=am, average_weights=average)
+        r_out, r_w = ref(query, key, value, key_padding_mask=None if km is None else ~km,
+                         attn_mask=None if am is None else ~am, average_attn_weights=average)
+        torch.testing.assert_close(out, r_out, atol=TOL[dtype], rtol=0)
+        torch.testing.assert_close(w, r_w, atol=TOL[dtype], rtol=0)
+        fast, none = ours(query, key, value, key_mask=km, attn_mask=am, need_weights=False)
+        assert none is None
+        torch.testing.assert_close(fast, r_out, atol=TOL[dtype], rtol=0)
+
+
+def test_mha_to_torch_round_trip():
+    torch.manual_seed(1)
+    ours = MultiHeadAttention(12, 3, kdim=5, vdim=4)
+    back = ours.to_torch()
+    assert isinstance(back, nn.MultiheadAttention) and back.batch_first
+    query, key, value = _inputs(e=12, kdim=5, vdim=4)
+    torch.testing.assert_close(ours(query, key, value)[0], back(query, key, value)[0], atol=1e-6, rtol=0)
+    again = MultiHeadAttention.from_torch(back)
+    for a, b in zip(ours.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_mha_shapes_and_fully_masked_query():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 4)
+    query, key, value = _inputs()
+    out, w = mha(query, key, value, average_weights=False)
+    assert out.shape == (3, 4, 8) and w.shape == (3, 4, 4, 6)
+    key_mask = torch.ones(3, 6, dtype=torch.bool)
+    key_mask[1] = False  # no key for any query of item 1
+    out, w = mha(query, key, value, key_mask=key_mask)
+    assert torch.isfinite(out).all() and (w[1] == 0).all()
+    torch.testing.assert_close(out[1], mha.out_proj.bias.expand(4, 8))
+
+
+def test_mha_bad_inputs():
+    with pytest.raises(ValueError, match="divisor of embed_dim=8"):
+        MultiHeadAttention(8, 3)
+    mha = MultiHeadAttention(8, 2)
+    query, key, value = _inputs()
+    with pytest.raises(ValueError, match=r"query: expected shape \(B, L_q, 8\)"):
+        mha(query[..., :5], key, value)
+    with pytest.raises(ValueError, match="same batch size"):
+        mha(query[:2], key, value)
+    with pytest.raises(ValueError, match=r"key_mask: expected a shape broadcastable to \(3, 6\)"):
+        mha(query, key, value, key_mask=torch.ones(3, 5, dtype=torch.bool))
+    with pytest.raises(ValueError, match="3-D"):
+        mha(query[0], key, value)
+    with pytest.raises(TypeError, match="MultiheadAttention"):
+        MultiHeadAttention.from_torch(nn.Linear(3, 3))
+
+
+# ---------------------------------------------------------------- CrossModalAttention
+
+
+def test_cross_modal_attention_equals_torch_and_mixes_the_context():
+    torch.manual_seed(0)
+    cross = CrossModalAttention(query_dim=8, context_dim=5, num_heads=2)
+    text, image, _ = _inputs(b=2, l_q=3, l_k=7, e=8, kdim=5)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[0, 4:] = False
+    out, w = cross(text, image, mask)
+    r_out, r_w = cross.attention.to_torch()(text, image, image, key_padding_mask=~mask)
+    torch.testing.assert_close(out, r_out, atol=1e-5, rtol=0)
+    torch.testing.assert_close(w, r_w, atol=1e-5, rtol=0)
+    assert out.shape == (2, 3, 8) and w.shape == (2, 3, 7)
+    # changing a masked context token changes nothing; changing a real one changes the output
+    image2 = image.clone()
+    image2[0, 5] += 10.0
+    torch.testing.assert_close(cross(text, image2, mask)[0], out)
+    image2[0, 1] += 10.0
+    assert not torch.allclose(cross(text, image2, mask)[0][0], out[0])
+
+
+# ---------------------------------------------------------------- AttentionFusion: the Fusion contract
+
+
+TOKENS = [(6, 4), (5, 3), (3, 2)]  # context (e.g. image patches), then two querying modalities
+
+
+def _flat(b=4, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(b, l * d, generator=g, dtype=dtype) for l, d in TOKENS]
+
+
+def test_fusion_contract_shapes():
+    torch.manual_seed(0)
+    fusion = AttentionFusion(TOKENS, output_dim=10, embed_dim=8, num_heads=2)
+    assert isinstance(fusion, Fusion)
+    assert fusion.input_dims == (24, 15, 6) and fusion.output_dim == 10 and fusion.n_modalities == 3
+    xs = _flat()
+    assert fusion(xs).shape == (4, 10)
+    maps = fusion.attend(xs)
+    assert set(maps) == {1, 2} and maps[1].shape == (4, 5, 6) and maps[2].shape == (4, 3, 6)
+    torch.testing.assert_close(maps[1].sum(-1), torch.ones(4, 5))
+    assert fusion.attend(xs, average_weights=False)[1].shape == (4, 2, 5, 6)
+    fusion.double()
+    assert fusion([x.double() for x in xs]).dtype == torch.float64
+
+
+def test_fusion_zero_tokens_are_padding_and_missing_modalities_are_defined():
+    torch.manual_seed(0)
+    fusion = AttentionFusion(TOKENS, output_dim=10, embed_dim=8)
+    xs = _flat()
+    base = fusion(xs)
+    # zeroing a context token removes it from the keys: its weight is 0
+    ctx = xs[0].reshape(4, 6, 4).clone()
+    ctx[:, 2] = 0
+    xs_pad = [ctx.reshape(4, -1), xs[1], xs[2]]
+    assert (fusion.attend(xs_pad)[1][..., 2] == 0).all()
+    # padding tokens of a querying modality take no part: what sits at their positions is irrelevant
+    text = xs[1].reshape(4, 5, 3).clone()
+    text[:, 3:] = 0
+    xs_text = [xs[0], text.reshape(4, -1), xs[2]]
+    out_a = fusion(xs_text)
+    with torch.no_grad():
+        fusion.position[1][3:] += 7.0
+    torch.testing.assert_close(fusion(xs_text), out_a)
+    assert not torch.allclose(fusion(xs), base)  # ... while the real tokens at those positions do see it
+    # a whole modality missing (all zeros) gives a finite output that differs from the full one
+    for m in range(3):
+        missing = [torch.zeros_like(x) if i == m else x for i, x in enumerate(xs)]
+        out = fusion(missing)
+        assert torch.isfinite(out).all() and not torch.allclose(out, base)
+    # with the context missing, the attention adds nothing: the output only depends on the queries
+    no_ctx = [torch.zeros_like(xs[0]), xs[1], xs[2]]
+    with torch.no_grad():
+        for cross in fusion.cross:
+            cross.attention.out_proj.bias.fill_(5.0)
+        a = fusion(no_ctx)
+        for cross in fusion.cross:
+            cross.attention.v_proj.weight.mul_(3.0)
+            cross.attention.out_proj.bias.fill_(-5.0)
+        torch.testing.assert_close(fusion(no_ctx), a)
+
+
+def test_fusion_is_equivariant_to_the_order_of_context_tokens_without_positions():
+    torch.manual_seed(0)
+    fusion = AttentionFusion(TOKENS, output_dim=3, embed_dim=8)
+    with torch.no_grad():
+        fusion.position[0].zero_()
+    xs = _flat()
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(0))
+    ctx = xs[0].reshape(4, 6, 4)[:, perm].reshape(4, -1)
+    torch.testing.assert_close(fusion([ctx, xs[1], xs[2]]), fusion(xs), atol=1e-6, rtol=0)
+
+
+def test_fusion_bad_inputs():
+    fusion = AttentionFusion(TOKENS, output_dim=10)
+    xs = _flat()
+    with pytest.raises(ValueError, match="expected 3 modalities"):
+        fusion(xs[:2])
+    with pytest.raises(ValueError, match=r"modality 1: expected feature size 15"):
+        fusion([xs[0], xs[1][:, :14], xs[2]])
+    with pytest.raises(ValueError, match="same batch size"):
+        fusion([xs[0], xs[1][:3], xs[2]])
+    bad = xs[2].clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        fusion([xs[0], xs[1], bad])
+    with pytest.raises(TypeError, match="list of 3 tensors"):
+        fusion(xs[0])
+    with pytest.raises(TypeError, match=r"token_dims\[1\]: expected a pair"):
+        AttentionFusion([(6, 4), 15], output_dim=10)
+    with pytest.raises(ValueError, match="at least 2 modalities"):
+        AttentionFusion([(6, 4)], output_dim=10)
+    with pytest.raises(ValueError, match="context"):
+        AttentionFusion(TOKENS, output_dim=10, context=3)
+
+
+def test_fusion_train_step_moves_weights_eval_does_not():
+    torch.manual_seed(0)
+    fusion = AttentionFusion(TOKENS, output_dim=3, embed_dim=8)
+    xs, y = _flat(b=16), torch.arange(16) % 3
+    before = {k: v.clone() for k, v in fusion.state_dict().items()}
+    with torch.no_grad():
+        fusion.eval()(xs)
+    assert all(torch.equal(before[k], v) for k, v in fusion.state_dict().items())
+    opt = torch.optim.Adam(fusion.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = F.cross_entropy(fusion.train()(xs), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    for name in ("cross.0.attention.q_proj.weight", "project.0.weight", "out.weight"):
+        assert not torch.equal(before[name], fusion.state_dict()[name])
+
+
+# ---------------------------------------------------------------- CUDA
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_cpu():
+    q, k, v = _qkv((2, 3, 5, 8), (2, 3, 7, 8), 4, torch.float32)
+    mask = _random_mask((2, 3, 5, 7))
+    mask[0, 0, 1] = False
+    for need in (True, False):
+        out_cpu, _ = scaled_dot_product_attention(q, k, v, mask, need_weights=need)
+        out, w = scaled_dot_product_attention(q.cuda(), k.cuda(), v.cuda(), mask.cuda(), need_weights=need)
+        assert out.device.type == "cuda" and (w is None or w.device.type == "cuda")
+        torch.testing.assert_close(out.cpu(), out_cpu, atol=1e-4, rtol=0)  # TF32/fused kernels on GPU
+        assert (out[0, 0, 1] == 0).all()
+    torch.manual_seed(0)
+    fusion = AttentionFusion(TOKENS, output_dim=3, embed_dim=8).cuda()
+    xs = [x.cuda() for x in _flat()]
+    assert fusion(xs).device.type == "cuda"
+    mha = MultiHeadAttention(8, 2).cuda()
+    query, key, value = (t.cuda() for t in _inputs())
+    assert mha(query, key, value)[0].device.type == "cuda"
