@@ -119,7 +119,8 @@ def _ink_phrase(ink: float, edges: np.ndarray, rng: np.random.Generator) -> str:
     return opts[rng.integers(len(opts))]
 
 
-def _clue(label: int, rng: np.random.Generator) -> str | None:
+def _clue(label: int, rng: np.random.Generator) -> tuple[str, str | None]:
+    """Draw a clue kind (a key of ``CLUE_PROBABILITIES``) and its sentence (``None`` for "none")."""
     kinds = list(CLUE_PROBABILITIES)
     kind = kinds[rng.choice(len(kinds), p=list(CLUE_PROBABILITIES.values()))]
     word = DIGIT_WORDS[label]
@@ -140,12 +141,13 @@ def _clue(label: int, rng: np.random.Generator) -> str | None:
                 "straight": ("It is drawn with straight strokes only.", "Only straight lines, no curves."),
                 "curve": ("It is curved but has no closed loop.", "Curvy strokes without any closed loop.")}[fam]
     else:
-        return None
-    return opts[rng.integers(len(opts))]
+        return kind, None
+    return kind, opts[rng.integers(len(opts))]
 
 
 def make_captions(images: np.ndarray, labels: np.ndarray, seed: int,
-                  reference: dict[str, np.ndarray] | None = None) -> list[str]:
+                  reference: dict[str, np.ndarray] | None = None,
+                  return_clues: bool = False) -> list[str] | tuple[list[str], list[str]]:
     """One caption per image (see the module docstring for how).
 
     Args:
@@ -154,13 +156,20 @@ def make_captions(images: np.ndarray, labels: np.ndarray, seed: int,
         seed: seeds the random choices of clue and phrasing.
         reference: measurements (from :func:`measure_digits`) whose quantiles set the
             word boundaries of thickness and ink; default: those of ``images``.
+        return_clues: also return, for every caption, the kind of clue it was given (a key
+            of ``CLUE_PROBABILITIES``: ``"name"``, ``"parity"``, ``"range"``, ``"family"`` or
+            ``"none"``) — the generator's own record, so that nobody has to guess the clue
+            back from the words. The captions are the same either way.
+
+    Returns:
+        the list of ``N`` captions, or ``(captions, clue_kinds)`` with ``return_clues=True``.
     """
     m = measure_digits(images)
     ref = m if reference is None else reference
     t_edges = np.quantile(ref["thickness"], [0.2, 0.4, 0.6, 0.8])
     ink_edges = np.quantile(ref["ink"], [1 / 3, 2 / 3])
     rng = np.random.default_rng(seed)
-    captions = []
+    captions, kinds = [], []
     for i, y in enumerate(labels.tolist()):
         thick = _thickness_words(m["thickness"][i], t_edges)
         slant = _slant_phrase(m["slant_deg"][i], rng)
@@ -180,12 +189,13 @@ def make_captions(images: np.ndarray, labels: np.ndarray, seed: int,
             body = f"{subject} {ink}, has {thick} strokes and {slant} (a slant of about {deg} degrees)."
         else:
             body = f"{subject} is {width} ({w_px} px) and {slant}; it {ink}."
-        clue = _clue(int(y), rng)
+        kind, clue = _clue(int(y), rng)
+        kinds.append(kind)
         if clue is None:
             captions.append(body)
         elif rng.random() < 0.5:
             captions.append(f"{clue} {body}")
         else:
             captions.append(f"{body} {clue}")
-    return captions
+    return (captions, kinds) if return_clues else captions
 

@@ -225,7 +225,7 @@ def learning_curves(history_or_dict, ax=None) -> Figure:
         a.set_xlabel("epoch")
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.set_ylabel(ylabel)
-        a.legend(fontsize=8)
+        a.legend(fontsize=9)
     return axes[0].figure
 
 
@@ -278,7 +278,7 @@ def bar_table(
     width = 0.8 / len(table)
     for i, (s, vs) in enumerate(table.items()):
         bars = ax.bar(x - 0.4 + width * (i + 0.5), vs, width, label=s or None, color=f"C{i}")
-        ax.bar_label(bars, labels=["" if math.isnan(v) else fmt.format(v) for v in vs], fontsize=7, padding=1)
+        ax.bar_label(bars, labels=["" if math.isnan(v) else fmt.format(v) for v in vs], fontsize=9, padding=1)
     ax.set_xticks(x, groups)
     ax.set_ylabel(ylabel)
     finite = [v for vs in table.values() for v in vs if not math.isnan(v)]
@@ -287,7 +287,7 @@ def bar_table(
     if ylim is not None:
         ax.set_ylim(*ylim)
     if grouped:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     if title is not None:
         ax.set_title(title)
     return ax.figure
@@ -323,7 +323,7 @@ def embedding_2d(
         text = f"{name} {k}" if name else str(k)
         ax.scatter(p[idx, 0], p[idx, 1], s=12, marker=marker, color=color, label=text, alpha=0.8)
     # outside the data area: a second call on the same ax re-draws it with every entry
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if title is not None:
         ax.set_title(title)
     return ax.figure

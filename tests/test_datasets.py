@@ -219,3 +219,17 @@ def test_held_out_speakers_separates_speakers_and_keeps_pairing():
 def test_held_out_speakers_bad_input(bad, err):
     with pytest.raises(err, match="held_out_speakers"):
         load_mmdigits("test", held_out_speakers=bad)
+
+
+def test_make_captions_reports_its_clue_kinds():
+    from mmedu.captions import CLUE_PROBABILITIES, DIGIT_WORDS, make_captions
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 28, 28)).astype(np.uint8)
+    labels = rng.integers(0, 10, 50)
+    caps, kinds = make_captions(images, labels, seed=3, return_clues=True)
+    assert caps == make_captions(images, labels, seed=3)  # asking for the record changes no caption
+    assert len(kinds) == 50 and set(kinds) <= set(CLUE_PROBABILITIES) | {"none"}
+    for c, k, y in zip(caps, kinds, labels):
+        if k == "name":
+            assert any(w in c for w in (DIGIT_WORDS[y], f"number {y}.", f"handwritten {y}."))
