@@ -1,0 +1,143 @@
+"""Tests for mmedu.losses: brute-force loops, torch's cross_entropy, gradients and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmedu.losses import info_nce, similarity_matrix, vse_hinge
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def cos(u, v):
+    return float(u @ v / (u.norm() * v.norm()))
+
+
+def bf_info_nce(a, b, tau):
+    n = len(a)
+    total = 0.0
+    for i in range(n):
+        row = [math.exp(cos(a[i], b[j]) / tau) for j in range(n)]
+        col = [math.exp(cos(a[j], b[i]) / tau) for j in range(n)]
+        total += -math.log(row[i] / sum(row)) - math.log(col[i] / sum(col))
+    return total / (2 * n)
+
+
+def bf_vse(a, b, margin, hardest):
+    n = len(a)
+    total = 0.0
+    for i in range(n):
+        pos = cos(a[i], b[i])
+        c_b = [max(0.0, margin - pos + cos(a[i], b[j])) for j in range(n) if j != i]
+        c_a = [max(0.0, margin - pos + cos(a[j], b[i])) for j in range(n) if j != i]
+        total += (max(c_b) + max(c_a)) if hardest else (sum(c_b) + sum(c_a))
+    return total / n
+
+
+@pytest.fixture
+def pair():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    return a, a + 0.8 * torch.randn(7, 5, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.3, 2.0])
+def test_info_nce_matches_brute_force(pair, tau):
+    a, b = pair
+    assert float(info_nce(a, b, tau)) == pytest.approx(bf_info_nce(a, b, tau), rel=1e-10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_info_nce_equals_cross_entropy_formulation(pair, device):
+    a, b = (t.to(device) for t in pair)
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / 0.1
+    y = torch.arange(len(a), device=device)
+    want = (F.cross_entropy(logits, y) + F.cross_entropy(logits.T, y)) / 2
+    torch.testing.assert_close(info_nce(a, b, 0.1), want)
+    assert info_nce(a, b, 0.1).device.type == device
+
+
+def test_learned_temperature_receives_a_gradient(pair):
+    a, b = pair
+    log_tau = torch.nn.Parameter(torch.tensor(0.1, dtype=torch.float64).log())
+    loss = info_nce(a, b, log_tau.exp())
+    loss.backward()
+    assert log_tau.grad is not None and torch.isfinite(log_tau.grad)
+    # finite-difference check of d loss / d log_tau
+    eps = 1e-6
+    num = (float(info_nce(a, b, math.exp(math.log(0.1) + eps))) - float(info_nce(a, b, math.exp(math.log(0.1) - eps)))) / (2 * eps)
+    assert float(log_tau.grad) == pytest.approx(num, rel=1e-5)
+
+
+def test_info_nce_perfect_pairs_and_low_temperature():
+    e = torch.eye(4)
+    # orthogonal unit pairs: the loss tends to 0 as tau -> 0, log(B) as tau -> inf
+    assert float(info_nce(e, e, 0.01)) < 1e-6
+    assert float(info_nce(e, e, 1e6)) == pytest.approx(math.log(4), rel=1e-4)
+
+
+@pytest.mark.parametrize("hardest", [True, False])
+@pytest.mark.parametrize("margin", [0.0, 0.2, 1.0])
+def test_vse_hinge_matches_brute_force(pair, hardest, margin):
+    a, b = pair
+    got = vse_hinge(a, b, margin=margin, hardest=hardest)
+    assert float(got) == pytest.approx(bf_vse(a, b, margin, hardest), rel=1e-10, abs=1e-12)
+    assert float(vse_hinge(a, b, margin=margin, hardest=hardest, reduction="sum")) == pytest.approx(
+        len(a) * float(got), rel=1e-10, abs=1e-12)
+
+
+def test_vse_hinge_zero_when_pairs_win_by_the_margin():
+    e = torch.eye(5)  # s_ii = 1, s_ij = 0
+    assert float(vse_hinge(e, e, margin=0.5)) == 0.0
+    assert float(vse_hinge(e, e, margin=1.5, hardest=False)) == pytest.approx(2 * 4 * 0.5)
+
+
+def test_a_training_step_lowers_both_losses():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(32, 8, generator=g)
+    y = x @ torch.randn(8, 8, generator=g)
+    for loss_fn in (lambda a, b: info_nce(a, b, 0.1), vse_hinge):
+        torch.manual_seed(0)
+        f = torch.nn.Linear(8, 8)
+        opt = torch.optim.SGD(f.parameters(), lr=0.5)
+        before = float(loss_fn(f(x), y).detach())
+        for _ in range(20):
+            opt.zero_grad()
+            loss_fn(f(x), y).backward()
+            opt.step()
+        assert float(loss_fn(f(x), y).detach()) < before
+
+
+def test_bad_input(pair):
+    a, b = pair
+    with pytest.raises(ValueError, match="same shape"):
+        info_nce(a, b[:5], 0.1)
+    with pytest.raises(ValueError, match="same shape"):
+        vse_hinge(a, b[:, :3])
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        info_nce(a[:1], b[:1], 0.1)
+    with pytest.raises(ValueError, match="2-D"):
+        similarity_matrix(a[0], b[0])
+    with pytest.raises(ValueError, match="finite"):
+        info_nce(a.clone().fill_(float("nan")), b, 0.1)
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature"):
+            info_nce(a, b, bad)
+    with pytest.raises(ValueError, match="temperature: expected a scalar"):
+        info_nce(a, b, torch.ones(2))
+    with pytest.raises(TypeError, match="temperature"):
+        info_nce(a, b, "0.1")
+    with pytest.raises(ValueError, match="margin"):
+        vse_hinge(a, b, margin=-0.1)
+    with pytest.raises(TypeError, match="margin"):
+        vse_hinge(a, b, margin="0.2")
+    with pytest.raises(TypeError, match="hardest"):
+        vse_hinge(a, b, hardest=1)
+    with pytest.raises(ValueError, match="reduction"):
+        vse_hinge(a, b, reduction="max")
+    with pytest.raises(TypeError, match="a"):
+        info_nce("x", b, 0.1)

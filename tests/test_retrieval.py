@@ -1,0 +1,167 @@
+"""Tests for mmedu.retrieval: against a brute-force loop (with ties) and FAISS's IndexFlatIP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mmedu.retrieval import ExactIndex, exact_search
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def bf_search(queries, gallery, ids, k, metric):
+    """Brute force: score every pair in a Python loop, sort by (-score, id)."""
+    q = np.asarray(queries, dtype=np.float64)
+    g = np.asarray(gallery, dtype=np.float64)
+    if metric == "cosine":
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+        g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    out_s, out_i = [], []
+    for row in q:
+        scored = [(float(row @ g[j]), int(ids[j])) for j in range(len(g))]
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        out_s.append([s for s, _ in scored[:k]])
+        out_i.append([i for _, i in scored[:k]])
+    return np.array(out_s), np.array(out_i)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip"])
+@pytest.mark.parametrize("chunk_size", [None, 7, 64, 1000])
+@pytest.mark.parametrize("device", DEVICES)
+def test_matches_brute_force_without_ties(metric, chunk_size, device):
+    g = torch.Generator().manual_seed(1)
+    gallery = torch.randn(53, 6, generator=g, dtype=torch.float64)
+    queries = torch.randn(11, 6, generator=g, dtype=torch.float64)
+    index = ExactIndex(6, metric=metric, chunk_size=chunk_size).add(gallery.to(device))
+    scores, ids = index.search(queries, 5)
+    want_s, want_i = bf_search(queries, gallery, np.arange(53), 5, metric)
+    assert scores.shape == (11, 5) and ids.shape == (11, 5) and ids.dtype == torch.int64
+    np.testing.assert_array_equal(ids.cpu().numpy(), want_i)
+    np.testing.assert_allclose(scores.cpu().numpy(), want_s, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 5, 13, 40])
+def test_ties_lowest_id_first_whatever_the_chunks(chunk_size):
+    # integer-valued vectors: many exactly equal inner products; ids given in a scrambled order
+    g = torch.Generator().manual_seed(2)
+    gallery = torch.randint(-1, 2, (40, 3), generator=g).float()
+    queries = torch.randint(-1, 2, (9, 3), generator=g).float()
+    ids = torch.randperm(40, generator=g) * 3 + 5
+    index = ExactIndex(3, metric="ip", chunk_size=chunk_size)
+    index.add(gallery[:25], ids[:25]).add(gallery[25:], ids[25:])  # two additions, ids not increasing
+    scores, got = index.search(queries, 12)
+    want_s, want_i = bf_search(queries, gallery, ids.numpy(), 12, "ip")
+    assert len(np.unique(want_s)) < want_s.size  # the data really has ties
+    np.testing.assert_array_equal(got.numpy(), want_i)
+    np.testing.assert_array_equal(scores.numpy(), want_s)
+
+
+def test_k_equal_to_gallery_returns_a_full_ranking():
+    g = torch.Generator().manual_seed(3)
+    gallery = torch.randn(17, 4, generator=g)
+    scores, ids = ExactIndex(4, "cosine", chunk_size=5).add(gallery).search(gallery[:3], 17)
+    assert sorted(ids[0].tolist()) == list(range(17))
+    assert bool((scores[:, :-1] >= scores[:, 1:]).all())
+    assert ids[:, 0].tolist() == [0, 1, 2]  # each vector is its own nearest neighbour
+
+
+def test_default_ids_continue_and_exact_search_helper():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(10, 5, generator=g)
+    index = ExactIndex(5, "ip").add(x[:4]).add(x[4:])
+    assert index.ntotal == len(index) == 10 and index.ids.tolist() == list(range(10))
+    s1, i1 = index.search(x, 3)
+    s2, i2 = exact_search(x, x, 3, metric="ip")
+    torch.testing.assert_close(s1, s2)
+    assert torch.equal(i1, i2)
+    assert "ntotal=10" in repr(index)
+
+
+def test_numpy_inputs_and_dtype_follow_the_first_add():
+    x = np.random.default_rng(0).standard_normal((8, 3))
+    index = ExactIndex(3, "ip").add(x.astype(np.float32))
+    scores, _ = index.search(x, 2)  # float64 queries cast to the stored float32
+    assert scores.dtype == torch.float32
+
+
+def test_same_neighbours_as_faiss_index_flat_ip():
+    faiss = pytest.importorskip("faiss", reason="faiss-cpu is not installed (optional: pip install faiss-cpu)")
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((20, 32))
+    gallery = (centres[rng.integers(0, 20, 3000)] + 0.5 * rng.standard_normal((3000, 32))).astype(np.float32)
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    queries = gallery[rng.integers(0, 3000, 50)] + 0.05 * rng.standard_normal((50, 32)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    fi = faiss.IndexFlatIP(32)
+    fi.add(gallery)
+    f_scores, f_ids = fi.search(queries, 10)
+    scores, ids = ExactIndex(32, "ip", chunk_size=1000).add(gallery).search(queries, 10)
+    np.testing.assert_array_equal(ids.numpy(), f_ids)
+    np.testing.assert_allclose(scores.numpy(), f_scores, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="metric"):
+        ExactIndex(4, metric="l2")
+    with pytest.raises(ValueError, match="dim"):
+        ExactIndex(0)
+    with pytest.raises(TypeError, match="dim"):
+        ExactIndex(4.0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        ExactIndex(4, chunk_size=0)
+
+
+def test_empty_index_and_k_larger_than_gallery():
+    index = ExactIndex(3)
+    with pytest.raises(ValueError, match="empty"):
+        index.search(torch.randn(2, 3), 1)
+    index.add(torch.randn(4, 3))
+    with pytest.raises(ValueError, match=r"k: expected an integer >= 1 and <= 4, got 5"):
+        index.search(torch.randn(2, 3), 5)
+    with pytest.raises(ValueError, match="k"):
+        index.search(torch.randn(2, 3), 0)
+    with pytest.raises(TypeError, match="k"):
+        index.search(torch.randn(2, 3), 2.0)
+
+
+def test_dimension_mismatch_and_shapes():
+    index = ExactIndex(3).add(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="expected 3 features per row.*got 5"):
+        index.add(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="expected 3 features per row.*got 2"):
+        index.search(torch.randn(2, 2), 1)
+    with pytest.raises(ValueError, match="2-D"):
+        index.search(torch.randn(3), 1)
+    with pytest.raises(ValueError, match="at least one row"):
+        index.add(torch.randn(0, 3))
+    with pytest.raises(TypeError, match="vectors"):
+        index.add("abc")
+
+
+def test_nan_zero_vectors_and_bad_ids():
+    index = ExactIndex(2)
+    with pytest.raises(ValueError, match="finite"):
+        index.add(torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(ValueError, match="non-zero vectors, row 1"):
+        index.add(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+    index.add(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), ids=[3, 7])
+    with pytest.raises(ValueError, match="finite"):
+        index.search(torch.tensor([[float("inf"), 0.0]]), 1)
+    with pytest.raises(ValueError, match="unique ids, id 7"):
+        index.add(torch.tensor([[1.0, 1.0]]), ids=[7])
+    with pytest.raises(ValueError, match="unique"):
+        index.add(torch.tensor([[1.0, 1.0], [1.0, 2.0]]), ids=[9, 9])
+    with pytest.raises(ValueError, match="non-negative"):
+        index.add(torch.tensor([[1.0, 1.0]]), ids=[-1])
+    with pytest.raises(ValueError, match="expected 1 ids"):
+        index.add(torch.tensor([[1.0, 1.0]]), ids=[10, 11])
+    with pytest.raises(TypeError, match="integer ids"):
+        index.add(torch.tensor([[1.0, 1.0]]), ids=[1.5])
+    assert index.ntotal == 2  # failed additions leave the index unchanged
+    # ip allows zero vectors (score 0)
+    assert ExactIndex(2, "ip").add(torch.zeros(2, 2)).search(torch.ones(1, 2), 2)[1].tolist() == [[0, 1]]
