@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_same_batch
+from .losses import info_nce
 
 __all__ = [
     "discriminator_loss",
@@ -251,13 +252,6 @@ class Discriminator(nn.Module):
 # --------------------------------------------------------------------------- cross-modal GAN
 
 
-def _info_nce(pred: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
-    # symmetric InfoNCE over the batch: row i of pred must pick row i of target and vice versa
-    s = F.normalize(pred, dim=1) @ F.normalize(target, dim=1).T / temperature
-    idx = torch.arange(s.shape[0], device=s.device)
-    return 0.5 * (F.cross_entropy(s, idx) + F.cross_entropy(s.T, idx))
-
-
 class CrossModalGAN(nn.Module):
     r"""The source text's cross-modal GAN (§3.2, §4.4), with an optional paired loss.
 
@@ -330,7 +324,7 @@ class CrossModalGAN(nn.Module):
         xi, xt = self._inputs(x_img, x_txt)
         fake = self.generator(xi)
         if self.paired == "contrastive":
-            return _info_nce(fake, xt, self.temperature)
+            return info_nce(fake, xt, self.temperature)
         return (fake - xt).pow(2).sum(dim=1).mean()
 
     def d_step(self, x_img, x_txt, optimizer_d: torch.optim.Optimizer) -> dict[str, float]:
@@ -366,7 +360,7 @@ class CrossModalGAN(nn.Module):
         adv = (generator_loss_nonsaturating(fake_logits) if self.g_loss == "nonsaturating"
                else generator_loss_minimax(fake_logits))
         if self.paired == "contrastive":
-            pl = _info_nce(fake, xt, self.temperature)
+            pl = info_nce(fake, xt, self.temperature)
         else:
             pl = (fake - xt).pow(2).sum(dim=1).mean()
         total = self.adversarial_weight * adv
