@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.mmedu-installed
 RAW    ?= ../shared/data
 
-.PHONY: install book test notebooks claims lab data bench clean
+.PHONY: install book test notebooks times claims lab data bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ test: $(STAMP)
 ## Re-execute every notebook (or NB=notebooks/00_data.ipynb) and store outputs deterministically.
 notebooks: $(STAMP)
 	$(PY) scripts/run_notebooks.py $(NB)
+
+## Re-execute every notebook and write their execution times to book/run_times.md.
+times: $(STAMP)
+	$(PY) scripts/run_notebooks.py --times book/run_times.md
 
 ## Measure a chapter's claims over seeds 0-2 and a foreign ISA (NB=notebooks/NN_x.ipynb).
 claims: $(STAMP)

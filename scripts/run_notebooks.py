@@ -1,17 +1,19 @@
 """Re-execute notebooks top to bottom and store their outputs deterministically.
 
-Usage: python scripts/run_notebooks.py [NOTEBOOK ...]   (default: notebooks/*.ipynb)
+Usage: python scripts/run_notebooks.py [--times PAGE] [NOTEBOOK ...]   (default: notebooks/*.ipynb)
 
 Same as ``jupyter nbconvert --execute --inplace`` with ``record_timing=False`` (no per-cell
 timing metadata: diff noise) and ``coalesce_streams=True`` (a progress bar's carriage-return
 updates are merged into its final line). The nbconvert command line cannot set the latter,
 hence this script. The kernel runs under the numeric pins of :mod:`mmedu.reproduce` (the same
 as ``make test``), so the stored outputs are what nbval recomputes. Prints each notebook's
-wall time (not stored anywhere).
+wall time; with ``--times PAGE`` also writes them as the book's "running the course" table
+(``make times``), so the page's numbers come from a run, not from typing.
 """
 
+import argparse
 import os
-import sys
+import platform
 import time
 from pathlib import Path
 
@@ -20,15 +22,58 @@ from nbclient import NotebookClient
 
 from mmedu.reproduce import pinned_environ
 
-# The kernel is a child process: it inherits these before torch reads them.
-os.environ.clear()
-os.environ.update(pinned_environ())
-root = Path(__file__).resolve().parents[1]
-paths = [Path(p) for p in sys.argv[1:]] or sorted((root / "notebooks").glob("*.ipynb"))
-for path in paths:
-    nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, coalesce_streams=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    nbformat.write(nb, path)
-    print(f"{path}: executed in {time.perf_counter() - start:.1f} s", flush=True)
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_times(page: Path, times: dict[str, float]) -> None:
+    env = pinned_environ()
+    rows = "\n".join(f"| {{doc}}`../notebooks/{name}` | {seconds:.1f} |" for name, seconds in times.items())
+    page.write_text(f"""# Running the course: execution times
+
+Each chapter re-executed top to bottom by `make times` (which runs `scripts/run_notebooks.py
+--times book/run_times.md`), one after the other, under the course's numeric pins (one thread,
+`ATEN_CPU_CAPABILITY={env.get('ATEN_CPU_CAPABILITY', '')}`). Wall-clock seconds, on
+{os.cpu_count()} cores of an {cpu_name()} ({platform.machine()}), {time.strftime('%Y-%m-%d')}.
+The budget is 60 s per chapter on a two-core laptop CPU.
+
+| notebook | seconds |
+|---|---|
+{rows}
+| **total** | **{sum(times.values()):.1f}** |
+""")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="*", type=Path)
+    ap.add_argument("--times", type=Path, help="write the execution times as a book page")
+    args = ap.parse_args()
+    # The kernel is a child process: it inherits these before torch reads them.
+    os.environ.clear()
+    os.environ.update(pinned_environ())
+    root = Path(__file__).resolve().parents[1]
+    paths = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))
+    times = {}
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, coalesce_streams=True,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        times[path.stem] = time.perf_counter() - start
+        nbformat.write(nb, path)
+        print(f"{path}: executed in {times[path.stem]:.1f} s", flush=True)
+    if args.times:
+        write_times(args.times, times)
+        print(f"wrote {args.times}")
+
+
+if __name__ == "__main__":
+    main()
