@@ -252,6 +252,18 @@ class Discriminator(nn.Module):
 # --------------------------------------------------------------------------- cross-modal GAN
 
 
+def _step_only(module: nn.Module, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    """One optimiser step on ``module``'s parameters only: gradients are taken with
+    ``torch.autograd.grad`` so no other module's ``.grad`` is touched (the G step leaves D's
+    gradients as they were, and vice versa)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, params)
+    optimizer.zero_grad(set_to_none=True)
+    for p, g in zip(params, grads):
+        p.grad = g
+    optimizer.step()
+
+
 class CrossModalGAN(nn.Module):
     r"""The source text's cross-modal GAN (§3.2, §4.4), with an optional paired loss.
 
@@ -339,12 +351,7 @@ class CrossModalGAN(nn.Module):
         real_logits = self.discriminator(torch.cat([xi, xt], dim=1))
         fake_logits = self.discriminator(torch.cat([xi, fake], dim=1))
         loss = discriminator_loss(real_logits, fake_logits)
-        params = [p for p in self.discriminator.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(loss, params)
-        optimizer_d.zero_grad(set_to_none=True)
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer_d.step()
+        _step_only(self.discriminator, loss, optimizer_d)
         acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits <= 0).float().mean())
         return {"d_loss": float(loss.detach()), "d_acc": float(acc)}
 
@@ -366,12 +373,7 @@ class CrossModalGAN(nn.Module):
         total = self.adversarial_weight * adv
         if self.paired is not None:
             total = total + self.paired_weight * pl
-        params = [p for p in self.generator.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(total, params)
-        optimizer_g.zero_grad(set_to_none=True)
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer_g.step()
+        _step_only(self.generator, total, optimizer_g)
         return {"g_loss": float(adv.detach()), "paired_loss": float(pl.detach())}
 
     def train_step(self, x_img, x_txt, optimizer_g, optimizer_d, d_steps: int = 1) -> dict[str, float]:
