@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.mmedu-installed
 RAW    ?= ../shared/data
 
-.PHONY: install book test notebooks times claims lab data bench clean
+.PHONY: install book test notebooks times claims lab labs data bench clean
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book,lab]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book,lab,nbgrader]"
 	touch $(STAMP)
 
 ## Build the HTML book from the committed (nbval-verified) notebook outputs.
@@ -43,6 +43,11 @@ claims: $(STAMP)
 ## JupyterLab under the same numeric pins as the recorded runs (mmedu/reproduce.py).
 lab: $(STAMP)
 	$(PY) -m mmedu.reproduce $(VENV)/bin/jupyter lab notebooks/
+
+## Student (lab) editions of every chapter, made by nbgrader, in _build/labs/release/;
+## VALIDATE=1 also runs nbgrader's validator on every instructor version (executes them all).
+labs: $(STAMP)
+	$(PY) -m mmedu.reproduce $(PY) scripts/make_labs.py $(if $(VALIDATE),--validate)
 
 ## Rebuild the embedded dataset from the raw MNIST/FSDD files (RAW=folder).
 data: $(STAMP)
