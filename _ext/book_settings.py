@@ -32,6 +32,11 @@
 5. **Image alt text.** A figure output without an ``alt`` (set per cell with the cell
    metadata ``{"mystnb": {"image": {"alt": "..."}}}``) would get its file path as alt
    text; it gets "Figure: <section title>" instead.
+
+6. **nbgrader's solution markers.** An exercise's answer cell holds its reference solution
+   between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines, for nbgrader (``make labs``).
+   Those lines are instructions to a tool, not part of the lesson: the book shows the code
+   without them.
 """
 
 from __future__ import annotations
@@ -223,6 +228,27 @@ def _ancestors(node: nodes.Node):
         yield node
 
 
+# --- 6. nbgrader's solution markers -----------------------------------------------------
+
+SOLUTION_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def strip_solution_markers(text: str) -> str:
+    """``text`` without its ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines."""
+    return SOLUTION_MARKER.sub("", text)
+
+
+def _strip_markers(app: Sphinx, doctree: nodes.document) -> None:
+    for block in list(doctree.findall(nodes.literal_block)):
+        text = block.astext()
+        if not SOLUTION_MARKER.search(text):
+            continue
+        # The HTML writer highlights rawsource when it equals the text: change both.
+        clean = strip_solution_markers(text).rstrip("\n")
+        block.rawsource = clean
+        block.children = [nodes.Text(clean)]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     register_plugin("pybtex.style.labels", LABEL_STYLE, AuthorYearLabelStyle, force=True)
     register_plugin("pybtex.style.formatting", LABEL_STYLE, AuthorYearStyle, force=True)
@@ -232,4 +258,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-get-updated", _renumber, priority=900)
     app.connect("html-page-context", dedupe_scripts, priority=900)
     app.connect("doctree-resolved", _alt_fallback)
+    app.connect("doctree-read", _strip_markers)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

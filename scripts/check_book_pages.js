@@ -65,6 +65,7 @@
     images: document.images.length, broken_images: brokenImages,
     bad_links: badLinks, local_links: localLinks,
     solutions: document.querySelectorAll(".solution").length,
+    hidden_code: document.querySelectorAll("details.above-input").length,
     page_width: document.documentElement.scrollWidth,
   };
 })()

@@ -13,7 +13,11 @@ the screen is emulated as a phone), it asserts:
 - every ``<img>`` has loaded (``naturalWidth > 0``);
 - no JavaScript exception, no ``console.error``/assert, no browser log error, no failed load;
 - exercise solutions (sphinx-exercise ``{solution}``) are hidden until the toggle button in
-  their title is clicked (a real mouse click), and shown after it;
+  their title is clicked (a real mouse click: on the title's link to the exercise, which a
+  reader may click first), shown after it, and hidden again by the toggle button; likewise code hidden by the cell tag ``hide-input`` (among it
+  the exercises' reference solutions) is hidden until its summary is clicked;
+- the page is no wider than the screen (wide equations, tables and code scroll in their own
+  boxes; nothing makes the whole page zoom out on a phone);
 - no link to a placeholder or unset repository address (``github.com/mmedu/mmedu``,
   ``OWNER/REPO``, ``example.com``, an empty ``href``, a launch button without an address...),
   and every link to a local file points to a file that exists.
@@ -92,12 +96,17 @@ SOLUTION_JS = """
   const target = (title && title.querySelector('button.toggle-button')) || title;
   if (scroll && target) target.scrollIntoView({block: 'center'});
   const r = target ? target.getBoundingClientRect() : null;
+  // The title's link to its exercise ("Solution to Exercise 4.1"): a reader clicks it too.
+  const link = title ? title.querySelector('a') : null;
+  const lr = link ? link.getBoundingClientRect() : null;
   // Mouse events are in visual-viewport pixels: a page wider than a phone is zoomed out.
   const vv = window.visualViewport || {offsetLeft: 0, offsetTop: 0, scale: 1};
   return {id: sol.id, title: title ? title.textContent.trim().slice(0, 60) : '',
           has_body: body.length > 0, shown,
           x: r ? (r.left + r.width / 2 - vv.offsetLeft) * vv.scale : null,
-          y: r ? (r.top + r.height / 2 - vv.offsetTop) * vv.scale : null};
+          y: r ? (r.top + r.height / 2 - vv.offsetTop) * vv.scale : null,
+          lx: lr ? (lr.left + lr.width / 2 - vv.offsetLeft) * vv.scale : null,
+          ly: lr ? (lr.top + lr.height / 2 - vv.offsetTop) * vv.scale : null};
 })(%d, %s)
 """
 
@@ -177,7 +186,26 @@ def event_errors(events: list[dict]) -> list[str]:
     return list(dict.fromkeys(errors))
 
 
+async def _click(cdp: CDP, x: float, y: float) -> None:
+    for kind in ("mousePressed", "mouseReleased"):
+        await cdp.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+async def _solution_after_click(cdp: CDP, i: int, x: float, y: float, shown: bool) -> dict:
+    await _click(cdp, x, y)
+    state = None
+    for _ in range(40):
+        state = await cdp.evaluate(SOLUTION_JS % (i, "false"))
+        if state["shown"] == shown:
+            break
+        await asyncio.sleep(0.05)
+    return state
+
+
 async def check_solutions(cdp: CDP, count: int) -> list[str]:
+    """Each solution: hidden at first; a click on its title's link to the exercise (what a
+    reader may click first), or on the toggle button where there is no link, shows it; a click
+    on the toggle button hides it again. Script errors are collected for the whole page."""
     failures = []
     for i in range(count):
         before = await cdp.evaluate(SOLUTION_JS % (i, "true"))
@@ -188,17 +216,54 @@ async def check_solutions(cdp: CDP, count: int) -> list[str]:
         if before["shown"]:
             failures.append(f"solution {name!r} is visible before any click")
             continue
-        for kind in ("mousePressed", "mouseReleased"):
-            await cdp.call("Input.dispatchMouseEvent", type=kind, x=before["x"], y=before["y"],
-                           button="left", clickCount=1)
+        where = "the link in its title" if before["lx"] is not None else "its toggle button"
+        x, y = (before["lx"], before["ly"]) if before["lx"] is not None else (before["x"], before["y"])
+        after = await _solution_after_click(cdp, i, x, y, shown=True)
+        if not after["shown"]:
+            failures.append(f"solution {name!r} stays hidden after a click on {where}")
+            continue
+        again = await _solution_after_click(cdp, i, after["x"], after["y"], shown=False)
+        if again["shown"]:
+            failures.append(f"solution {name!r} stays open after a second click on its toggle button")
+    return failures
+
+
+# Code hidden by the cell tag hide-input (exercise solutions among them): myst-nb puts it in a
+# <details>; it must be hidden until its summary is clicked, and shown after.
+HIDDEN_CODE_JS = """
+((i, scroll) => {
+  const d = document.querySelectorAll('details.above-input')[i];
+  const code = d.querySelector('pre');
+  const s = d.querySelector('summary');
+  if (scroll) s.scrollIntoView({block: 'center'});
+  const r = s.getBoundingClientRect();
+  const vv = window.visualViewport || {offsetLeft: 0, offsetTop: 0, scale: 1};
+  return {text: code ? code.textContent.trim().slice(0, 50) : '',
+          // A closed <details> hides its content with content-visibility, which keeps layout
+          // boxes: ask checkVisibility(), not the client rects.
+          shown: !!code && d.open && code.checkVisibility() && code.getBoundingClientRect().height > 0,
+          x: (r.left + Math.min(r.width / 2, 40) - vv.offsetLeft) * vv.scale,
+          y: (r.top + r.height / 2 - vv.offsetTop) * vv.scale};
+})(%d, %s)
+"""
+
+
+async def check_hidden_code(cdp: CDP, count: int) -> list[str]:
+    failures = []
+    for i in range(count):
+        before = await cdp.evaluate(HIDDEN_CODE_JS % (i, "true"))
+        if before["shown"]:
+            failures.append(f"hidden code {before['text']!r} is visible before any click")
+            continue
+        await _click(cdp, before["x"], before["y"])
         after = None
         for _ in range(40):
-            after = await cdp.evaluate(SOLUTION_JS % (i, "false"))
+            after = await cdp.evaluate(HIDDEN_CODE_JS % (i, "false"))
             if after["shown"]:
                 break
             await asyncio.sleep(0.05)
         if not after["shown"]:
-            failures.append(f"solution {name!r} stays hidden after a click on its toggle button")
+            failures.append(f"hidden code {before['text']!r} stays hidden after a click on its summary")
     return failures
 
 
@@ -244,12 +309,16 @@ async def check_page(cdp: CDP, root: Path, name: str, width: int) -> tuple[list[
             failures.append(f"link to a missing file: {path}")
     cdp.stage = "clicking the solutions"
     failures += await check_solutions(cdp, page["solutions"])
+    cdp.stage = "clicking the hidden code cells"
+    failures += await check_hidden_code(cdp, page["hidden_code"])
     await asyncio.sleep(0.1)
     failures += event_errors(cdp.events)
     summary = (f"{page['math_nodes']} math, {page['images']} images, "
-               f"{page['solutions']} solutions, {len(page['local_links'])} local links")
-    if page["page_width"] > width:  # not a failure: wide content zooms out on a phone
-        summary += f"; note: the page is {page['page_width']} px wide"
+               f"{page['solutions']} solutions, {page['hidden_code']} hidden code cells, "
+               f"{len(page['local_links'])} local links")
+    if page["page_width"] > width:
+        # Something does not wrap or scroll in its own box: on a phone the whole page zooms out.
+        failures.append(f"the page is {page['page_width']} px wide on a {width} px screen")
     return failures, summary
 
 
