@@ -340,3 +340,45 @@ def test_image_alt_texts_are_not_file_paths(built_html: Path) -> None:
     for page in _html_pages(built_html):
         for alt in re.findall(r'<img [^>]*alt="([^"]*)"', page.read_text(encoding="utf-8")):
             assert not re.search(r"(_images/|\.(png|jpe?g|svg|gif)$)", alt), f"{page.name}: alt {alt!r}"
+
+
+def test_solution_markers_are_stripped_from_rendered_code() -> None:
+    pytest.importorskip("sphinx", reason="sphinx is not installed (book extra)")
+    module = _load_settings_module()
+    source = "# Define f.\n### BEGIN SOLUTION\ndef f(x):\n    return x\n    ### END SOLUTION\n"
+    assert module.strip_solution_markers(source) == "# Define f.\ndef f(x):\n    return x\n"
+    assert module.strip_solution_markers("x = '### BEGIN SOLUTION' in s\n") == "x = '### BEGIN SOLUTION' in s\n"
+
+
+def test_exercise_solutions_show_without_nbgrader_markers(built_html: Path) -> None:
+    # The answer cells hold the reference solutions for nbgrader; the book shows their code
+    # (hidden until clicked) without the marker lines.
+    pages = sorted((built_html / "notebooks").glob("[0-9][0-9]_*.html"))
+    with_solutions = 0
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, page.name
+        with_solutions += "check_exercise_" in text
+    assert with_solutions == len(pages)
+
+
+def test_every_errata_entry_links_to_the_cell_that_measures_it() -> None:
+    """Each section of the errata page, and each of its bulleted flaws, links with
+    {ref}`… <errata-N-slug>` to a target that a chapter notebook puts above the measuring cell
+    (the book build with -W then checks that the link resolves)."""
+    import json
+
+    targets = set()
+    for nb in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] == "markdown":
+                targets |= set(re.findall(r"^\((errata-\d+-[\w-]+)\)=$", "".join(cell["source"]), flags=re.M))
+    page = (ROOT / "book" / "source_errata.md").read_text(encoding="utf-8")
+    links = re.findall(r"\{ref\}`[^`<]*<(errata-[\w-]+)>`", page)
+    assert links and set(links) <= targets, f"links to missing targets: {sorted(set(links) - targets)}"
+    prose = re.sub(r"^\$\$$.*?^\$\$$", "", page, flags=re.M | re.S)  # a "- λ" line of an equation is no bullet
+    for section in re.split(r"^## ", prose, flags=re.M)[1:]:
+        title = section.splitlines()[0]
+        assert "<errata-" in section, f"errata section {title!r} links to no chapter cell"
+        for bullet in re.findall(r"^- .*?(?=^- |^\S|\Z)", section, flags=re.M | re.S):
+            assert "<errata-" in bullet, f"{title!r}: the flaw {bullet[:70]!r}… links to no chapter cell"
