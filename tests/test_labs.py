@@ -80,6 +80,8 @@ def test_instructor_version_has_valid_nbgrader_metadata(path):
         missing = ({"box", "answer", "check", "written"} if {"answer", "check"} & roles.keys()
                    else {"box", "written"}) - roles.keys()
         assert not missing, f"{path.name}: exercise {number} has no {sorted(missing)} cell"
+        assert re.search(rf"\{{exercise\}} \S[^\n]*\n:label: ex-{n}-", nb.cells[roles["box"]].source), \
+            f"{path.name}: exercise {number}'s box has no title"
         assert roles["box"] < roles.get("answer", roles["written"]) < roles.get("check", roles["written"]) \
             <= roles["written"], f"{path.name}: exercise {number}: cells out of order (box, answer, check, written)"
         w = _meta(nb.cells[roles["written"]])
