@@ -47,7 +47,7 @@ lab: $(STAMP)
 ## Student (lab) editions of every chapter, made by nbgrader, in _build/labs/release/;
 ## VALIDATE=1 also runs nbgrader's validator on every instructor version (executes them all).
 labs: $(STAMP)
-	$(PY) -m mmedu.reproduce $(PY) scripts/make_labs.py $(if $(VALIDATE),--validate)
+	$(PY) scripts/make_labs.py $(if $(VALIDATE),--validate)
 
 ## Rebuild the embedded dataset from the raw MNIST/FSDD files (RAW=folder).
 data: $(STAMP)

@@ -14,8 +14,9 @@ the screen is emulated as a phone), it asserts:
 - no JavaScript exception, no ``console.error``/assert, no browser log error, no failed load;
 - exercise solutions (sphinx-exercise ``{solution}``) are hidden until the toggle button in
   their title is clicked (a real mouse click: on the title's link to the exercise, which a
-  reader may click first), shown after it, and hidden again by the toggle button; likewise code hidden by the cell tag ``hide-input`` (among it
-  the exercises' reference solutions) is hidden until its summary is clicked;
+  reader may click first), shown after it, and hidden again by the toggle button; likewise
+  code hidden by the cell tag ``hide-input`` (among it the exercises' reference solutions) is
+  hidden until its summary is clicked;
 - the page is no wider than the screen (wide equations, tables and code scroll in their own
   boxes; nothing makes the whole page zoom out on a phone);
 - no link to a placeholder or unset repository address (``github.com/mmedu/mmedu``,
@@ -191,11 +192,12 @@ async def _click(cdp: CDP, x: float, y: float) -> None:
         await cdp.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
 
-async def _solution_after_click(cdp: CDP, i: int, x: float, y: float, shown: bool) -> dict:
+async def _state_after_click(cdp: CDP, js: str, i: int, x: float, y: float, shown: bool) -> dict:
+    """Click at (x, y), then poll element i's state (``js``) for up to 2 s until ``shown``."""
     await _click(cdp, x, y)
     state = None
     for _ in range(40):
-        state = await cdp.evaluate(SOLUTION_JS % (i, "false"))
+        state = await cdp.evaluate(js % (i, "false"))
         if state["shown"] == shown:
             break
         await asyncio.sleep(0.05)
@@ -218,11 +220,11 @@ async def check_solutions(cdp: CDP, count: int) -> list[str]:
             continue
         where = "the link in its title" if before["lx"] is not None else "its toggle button"
         x, y = (before["lx"], before["ly"]) if before["lx"] is not None else (before["x"], before["y"])
-        after = await _solution_after_click(cdp, i, x, y, shown=True)
+        after = await _state_after_click(cdp, SOLUTION_JS, i, x, y, shown=True)
         if not after["shown"]:
             failures.append(f"solution {name!r} stays hidden after a click on {where}")
             continue
-        again = await _solution_after_click(cdp, i, after["x"], after["y"], shown=False)
+        again = await _state_after_click(cdp, SOLUTION_JS, i, after["x"], after["y"], shown=False)
         if again["shown"]:
             failures.append(f"solution {name!r} stays open after a second click on its toggle button")
     return failures
@@ -255,13 +257,7 @@ async def check_hidden_code(cdp: CDP, count: int) -> list[str]:
         if before["shown"]:
             failures.append(f"hidden code {before['text']!r} is visible before any click")
             continue
-        await _click(cdp, before["x"], before["y"])
-        after = None
-        for _ in range(40):
-            after = await cdp.evaluate(HIDDEN_CODE_JS % (i, "false"))
-            if after["shown"]:
-                break
-            await asyncio.sleep(0.05)
+        after = await _state_after_click(cdp, HIDDEN_CODE_JS, i, before["x"], before["y"], shown=True)
         if not after["shown"]:
             failures.append(f"hidden code {before['text']!r} stays hidden after a click on its summary")
     return failures
