@@ -6,16 +6,18 @@ separate processes it cannot reach; CI additionally runs the suite inside a netw
 namespace with only loopback (see scripts/run_tests.sh).
 """
 
-import os
-
 import pytest
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "book: builds the Jupyter Book (slow)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
-    # One BLAS/OpenMP thread per test process: xdist already runs two processes on two cores.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # One BLAS/OpenMP thread per test process (xdist already runs two processes on two cores),
+    # also under a plain `pytest`: the thread pins of mmedu.reproduce, where the caller left
+    # them unset. scripts/run_tests.sh sets all pins anyway (python -m mmedu.reproduce).
+    from mmedu.reproduce import pin_threads
+
+    pin_threads()
 
 
 @pytest.fixture
