@@ -82,6 +82,7 @@ def validate(out: Path, names: list[str]) -> bool:
 
     # The kernels inherit the environment: pin the numerics before they start.
     os.environ.update(pinned_environ())
+    os.environ["MMEDU_CLAIMS_STRICT"] = "1"  # a claim that does not hold fails validation
     from nbgrader.validator import Validator
     from traitlets.config import Config
 

@@ -6,14 +6,19 @@ Same as ``jupyter nbconvert --execute --inplace`` with ``record_timing=False`` (
 timing metadata: diff noise) and ``coalesce_streams=True`` (a progress bar's carriage-return
 updates are merged into its final line). The nbconvert command line cannot set the latter,
 hence this script. The kernel runs under the numeric pins of :mod:`mmedu.reproduce` (the same
-as ``make test``), so the stored outputs are what nbval recomputes. Prints each notebook's
+as ``make test``), so the stored outputs are what nbval recomputes on this machine class; the
+machine's fingerprint is stored in the notebook's metadata (``mmedu.recorded_on``) so that
+exact comparison runs only where it can hold (conftest.py). Prints each notebook's
 wall time; with ``--times PAGE`` also writes them as the book's "running the course" table
 (``make times``), so the page's numbers come from a run, not from typing.
 """
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -51,6 +56,15 @@ The budget is 60 s per chapter on a two-core laptop CPU.
 """)
 
 
+def recording_fingerprint() -> dict:
+    """The machine class the kernels run on (:func:`mmedu.reproduce.fingerprint`), asked of a
+    fresh interpreter under the same environment as the kernels."""
+    code = "import json; from mmedu.reproduce import fingerprint; print(json.dumps(fingerprint()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ)).stdout
+    return json.loads(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*", type=Path)
@@ -59,6 +73,8 @@ def main() -> None:
     # The kernel is a child process: it inherits these before torch reads them.
     os.environ.clear()
     os.environ.update(pinned_environ())
+    os.environ["MMEDU_CLAIMS_STRICT"] = "1"  # a claim that does not hold stops the run
+    recorded_on = recording_fingerprint()
     root = Path(__file__).resolve().parents[1]
     paths = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))
     times = {}
@@ -68,6 +84,9 @@ def main() -> None:
         NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, coalesce_streams=True,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         times[path.stem] = time.perf_counter() - start
+        # Exact comparison (MMEDU_NBVAL_EXACT) holds only on this machine class: conftest.py
+        # compares this record with the machine that runs the tests.
+        nb.metadata.setdefault("mmedu", {})["recorded_on"] = recorded_on
         nbformat.write(nb, path)
         print(f"{path}: executed in {times[path.stem]:.1f} s", flush=True)
     if args.times:

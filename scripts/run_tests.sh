@@ -17,6 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 export MPLBACKEND=Agg
+# A chapter's claim that does not hold fails its cell (an interactive kernel only prints a notice).
+export MMEDU_CLAIMS_STRICT=1
 reproduce=("$PY" -m mmedu.reproduce)
 if [ "${1:-}" = "--foreign" ]; then
   reproduce+=(--foreign)
