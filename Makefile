@@ -36,9 +36,10 @@ notebooks: $(STAMP)
 times: $(STAMP)
 	$(PY) scripts/run_notebooks.py --times book/run_times.md
 
-## Measure a chapter's claims over seeds 0-2 and a foreign ISA (NB=notebooks/NN_x.ipynb).
+## The evidence for the chapters' claims: 16 seeds under the pins + 4 under a foreign ISA,
+## written to notebooks/claims/NN_x.json (NB=notebooks/NN_x.ipynb for one chapter; ~25 min for all).
 claims: $(STAMP)
-	$(PY) scripts/measure_claims.py $(or $(NB),notebooks/*.ipynb)
+	$(PY) scripts/measure_claims.py $(NB)
 
 ## JupyterLab under the same numeric pins as the recorded runs (mmedu/reproduce.py).
 lab: $(STAMP)
@@ -55,6 +56,17 @@ data: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(PY) $$b --quick; done
+
+## Release files: sdist + wheel into _build/dist/, checked (contents, check-wheel-contents,
+## twine, installed into a fresh environment, unit tests against it). CI runs it.
+.PHONY: check-wheel setup-cells
+check-wheel: $(STAMP)
+	$(PY) scripts/check_wheel.py
+
+## Insert or update the setup cell of every chapter notebook (after a version bump, or once
+## repository.url is set in _config.yml): see "Cutting a release" in CONTRIBUTING.md.
+setup-cells: $(STAMP)
+	$(PY) scripts/insert_setup_cell.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -4,11 +4,12 @@
    public repository address lives. While it is empty the book shows no launch buttons
    (Binder, Colab), no repository or issues button and no git URL; pages can hide text
    that needs the address with ``{only} repository`` / ``{only} not repository``. Once it
-   is set, the repository and issues buttons and the launch buttons of ``launch_buttons``
-   turn on, the Sphinx tag ``repository`` is set and the MyST substitutions
-   ``{{ repository_url }}`` and ``{{ pip_install_mmedu }}`` carry the address. Likewise
-   the tag ``chapter_N`` is set for every chapter ``NN_name`` in ``_toc.yml``, so that a
-   page describes a chapter only once it exists (``{only} chapter_4``).
+   is set, the repository and issues buttons, the "edit this page" link and the launch
+   buttons of ``launch_buttons`` turn on, the Sphinx tag ``repository`` is set and the MyST
+   substitutions ``{{ repository_url }}`` and ``{{ pip_install_mmedu }}`` carry the address
+   (the latter installs the release tag ``vX.Y.Z`` of the version the book was built
+   from). Likewise the tag ``chapter_N`` is set for every chapter ``NN_name`` in
+   ``_toc.yml``, so that a page describes a chapter only once it exists (``{only} chapter_4``).
 
 2. **Exercises numbered per chapter.** sphinx-exercise numbers its boxes with Sphinx's
    figure numbering, which counts across the whole book when the table of contents is not
@@ -37,12 +38,24 @@
    between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines, for nbgrader (``make labs``).
    Those lines are instructions to a tool, not part of the lesson: the book shows the code
    without them.
+
+7. **The release the book was built from.** The footer of every page names the version of
+   the ``mmedu`` package in the tree that was built (``mmedu.__version__``, read from
+   ``mmedu/__init__.py``; linked to its tag ``vX.Y.Z`` once ``repository.url`` is set), and
+   Sphinx's ``version``/``release`` carry it too. The notebooks' setup cells install that
+   same version where ``mmedu`` is missing (``scripts/insert_setup_cell.py``).
+
+8. **No placeholder Binder repository.** sphinx-thebe embeds a Thebe configuration in every
+   page, pointing at its own example repository (``binder-examples/...``) unless thebe is
+   configured. The course does not use Thebe (``launch_buttons.thebe`` is off), so the
+   configuration and its ``kernelName`` script are dropped from the pages.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any, Iterable
 
 from docutils import nodes
@@ -57,7 +70,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 REPOSITORY_TAG = "repository"
-REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button")
+REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button", "use_edit_page_button")
 # A chapter page: its file name starts with the chapter number, e.g. notebooks/03_subspace.
 CHAPTER_DOC = re.compile(r"(?:^|/)(\d+)_[^/]*$")
 LABEL_STYLE = "mmedu_author_year"
@@ -87,10 +100,10 @@ def apply_repository_setting(app: Sphinx, config: Config) -> None:
             options[button] = True
         app.tags.add(REPOSITORY_TAG)
         subs["repository_url"] = url
-        subs["pip_install_mmedu"] = f"`!pip install git+{url}`"
+        distribution, version = package_release(_book_root(app))
+        subs["pip_install_mmedu"] = f"`!pip install \"{distribution} @ git+{url}@v{version}\"`"
     else:
-        for key in ("repository_url", "launch_buttons", *REPOSITORY_BUTTONS, "use_edit_page_button",
-                    "use_source_button"):
+        for key in ("repository_url", "launch_buttons", *REPOSITORY_BUTTONS, "use_source_button"):
             options.pop(key, None)
         for button in REPOSITORY_BUTTONS:
             options[button] = False
@@ -100,6 +113,24 @@ def apply_repository_setting(app: Sphinx, config: Config) -> None:
     config.html_theme_options = options
     if hasattr(config, "myst_substitutions"):
         config.myst_substitutions = subs
+
+
+def _book_root(app: Sphinx) -> Path:
+    return Path(getattr(app, "srcdir", None) or Path(__file__).resolve().parents[1])
+
+
+def package_release(root: Path) -> tuple[str, str]:
+    """``(distribution name, version)`` of the mmedu package in the tree at ``root``: the
+    ``[project] name`` of pyproject.toml and ``__version__`` of mmedu/__init__.py (the one
+    place the version is written). Read as text: the book may be built by another Python."""
+    root = Path(root)
+    init = (root / "mmedu" / "__init__.py").read_text(encoding="utf-8")
+    version = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', init, flags=re.M)
+    project = (root / "pyproject.toml").read_text(encoding="utf-8").split("[project]", 1)[-1]
+    name = re.search(r'^name\s*=\s*["\']([^"\']+)["\']', project, flags=re.M)
+    if not version or not name:
+        raise ValueError(f"cannot read the package name/version from {root}/pyproject.toml, mmedu/__init__.py")
+    return name.group(1), version.group(1)
 
 
 # --- 1b. which chapters the book has ---------------------------------------------------
@@ -249,14 +280,48 @@ def _strip_markers(app: Sphinx, doctree: nodes.document) -> None:
         block.children = [nodes.Text(clean)]
 
 
+# --- 7. the release the book was built from -------------------------------------------
+
+def release_footer(version: str, url: str) -> str:
+    """The footer line naming the package version (linked to its tag once the url is set)."""
+    label = f"mmedu {version}"
+    if url:
+        label = f'<a href="{url}/releases/tag/v{version}">{label}</a>'
+    return f'<p class="mmedu-release">Built from {label}.</p>'
+
+
+def show_release(app: Sphinx, config: Config) -> None:
+    _, version = package_release(_book_root(app))
+    config.version = config.release = version
+    options = dict(config.html_theme_options or {})
+    footer = release_footer(version, repository_url(config))
+    options["extra_footer"] = f"{options['extra_footer']}\n{footer}" if options.get("extra_footer") else footer
+    config.html_theme_options = options
+
+
+# --- 8. no placeholder Binder repository -------------------------------------------------
+
+def _drop_thebe_config(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    launch = (app.config.html_theme_options or {}).get("launch_buttons") or {}
+    if launch.get("thebe"):
+        return
+    for raw in list(doctree.findall(nodes.raw)):
+        text = raw.astext()
+        if "text/x-thebe-config" in text or text.strip().startswith("<script>kernelName ="):
+            raw.parent.remove(raw)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     register_plugin("pybtex.style.labels", LABEL_STYLE, AuthorYearLabelStyle, force=True)
     register_plugin("pybtex.style.formatting", LABEL_STYLE, AuthorYearStyle, force=True)
     app.connect("config-inited", apply_repository_setting, priority=400)
+    app.connect("config-inited", show_release, priority=410)
     # After sphinx_external_toc (priority 900) has read _toc.yml.
     app.connect("config-inited", tag_chapters_in_toc, priority=950)
     app.connect("env-get-updated", _renumber, priority=900)
     app.connect("html-page-context", dedupe_scripts, priority=900)
     app.connect("doctree-resolved", _alt_fallback)
     app.connect("doctree-read", _strip_markers)
+    # After sphinx-thebe (priority 500) has appended its configuration.
+    app.connect("doctree-resolved", _drop_thebe_config, priority=600)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -48,7 +48,7 @@ import subprocess
 import sys
 from typing import Any, Mapping, MutableMapping
 
-__all__ = ["PINNED", "THREADS", "FOREIGN", "FINGERPRINT_KEYS", "cpu_has_avx2", "pinned_environ",
+__all__ = ["device_report", "PINNED", "THREADS", "FOREIGN", "FINGERPRINT_KEYS", "cpu_has_avx2", "pinned_environ",
            "pin_threads", "report", "fingerprint", "fingerprint_matches", "main"]
 
 # Always pinned: one thread, a fixed hash seed.
@@ -206,6 +206,26 @@ def report() -> str:
         return _report()
     except Exception as exc:  # the promise: a line, whatever happens
         return f"mmedu.reproduce: cannot tell the kernels in use ({type(exc).__name__}: {exc})"
+
+
+def device_report() -> str:
+    """One line: the device the chapters train on, and whether a CUDA GPU is present.
+
+    The chapters are sized for a laptop CPU and their claims' bands were measured there, so
+    they train on the CPU; on a GPU runtime (Colab, Kaggle) they run unchanged and say so.
+    ``mmedu.training.get_device()`` picks CUDA for your own experiments. Never raises.
+    """
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            name = torch.cuda.get_device_name(0)
+            return (f"device: CPU; a CUDA GPU is present ({name}) and unused: the chapters are sized "
+                    "for a CPU, and their claims were measured there (mmedu.training.get_device() "
+                    "picks the GPU for your own experiments)")
+        return "device: CPU (no CUDA GPU here)"
+    except Exception as exc:  # the promise: a line, whatever happens
+        return f"device: CPU (cannot tell whether a GPU is present: {type(exc).__name__})"
 
 
 def _report() -> str:
