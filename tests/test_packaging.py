@@ -144,10 +144,27 @@ def _chapters() -> list[Path]:
     return insert_setup_cell.chapter_notebooks(ROOT)
 
 
+def _added_by_the_script(cell: dict) -> bool:
+    return bool({"mmedu-setup", "mmedu-environment"} & set(cell.get("metadata", {}).get("tags", [])))
+
+
 def _copies(tmp_path: Path) -> list[Path]:
+    """The chapters as they were before the script: without the setup and environment cells."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    return [Path(shutil.copy2(p, folder / p.name)) for p in _chapters()]
+    out = []
+    for p in _chapters():
+        nb = json.loads(p.read_text(encoding="utf-8"))
+        nb["cells"] = [c for c in nb["cells"] if not _added_by_the_script(c)]
+        (folder / p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        out.append(folder / p.name)
+    return out
+
+
+def _bare(path: Path) -> dict:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    nb["cells"] = [c for c in nb["cells"] if not _added_by_the_script(c)]
+    return nb
 
 
 def _nb(path: Path) -> dict:
@@ -159,17 +176,19 @@ def test_setup_cell_is_inserted_once_first_and_keeps_one_clean_run(tmp_path):
     assert insert_setup_cell.main([str(p) for p in copies]) == 0
     written = {p: p.read_bytes() for p in copies}
     for path in copies:
-        original, nb = _nb(ROOT / "notebooks" / path.name), _nb(path)
+        original, nb = _bare(ROOT / "notebooks" / path.name), _nb(path)
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         setup = [c for c in code if "mmedu-setup" in c["metadata"].get("tags", [])]
         assert len(setup) == 1 and code[0] is setup[0], path.name
         assert setup[0]["metadata"]["tags"] == ["mmedu-setup", "remove-cell"] and setup[0]["outputs"] == []
+        env = [c for c in code if "mmedu-environment" in c["metadata"].get("tags", [])]
+        assert len(env) == 1 and code[1] is env[0], path.name
         first = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")
         assert first == next(i for i, c in enumerate(original["cells"]) if c["cell_type"] == "code")
         # tests/test_notebooks.py: execution counts 1..N; the other cells are as they were
         counted = [c["execution_count"] for c in code if "".join(c["source"]).strip()]
         assert counted == list(range(1, len(counted) + 1))
-        rest = [c for c in nb["cells"] if c is not setup[0]]
+        rest = [c for c in nb["cells"] if c is not setup[0] and c is not env[0]]
         strip = lambda c: {k: v for k, v in c.items() if k not in ("execution_count", "outputs")}
         assert list(map(strip, rest)) == list(map(strip, original["cells"]))
     # Idempotent: a second run writes nothing; --check agrees.
@@ -240,7 +259,7 @@ def test_setup_cell_installs_mmedu_where_it_is_missing_then_the_chapters_start(r
     plan = []
     for path in copies:
         code = [c for c in _nb(path)["cells"] if c["cell_type"] == "code"]
-        plan.append([path.name, ["".join(code[0]["source"]), "".join(code[1]["source"])]])
+        plan.append([path.name, ["".join(c["source"]) for c in code[:3]]])
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     work = tmp_path / "work"
     work.mkdir()
@@ -252,14 +271,17 @@ def test_setup_cell_installs_mmedu_where_it_is_missing_then_the_chapters_start(r
     assert Path(out["mmedu"]).resolve().is_relative_to(site.resolve()), out["mmedu"]
     import torch
 
-    for i, (name, (setup, first)) in enumerate(out["results"]):
-        assert setup["error"] is None and first["error"] is None, (name, setup, first)
+    for i, (name, (setup, env, first)) in enumerate(out["results"]):
+        assert setup["error"] is None and env["error"] is None and first["error"] is None, (name, setup, env, first)
+        # The environment cell says which kernels, threads and device the chapter runs with.
+        lines = env["stdout"].splitlines()
+        assert len(lines) == 2 and lines[0].startswith("mmedu.reproduce: ") and lines[1].startswith("device: "), lines
         if i == 0:  # installs, and says so in one line
             assert setup["stdout"] == (f"setup: installed mmedu {VERSION} from {wheel.resolve().as_uri()}; "
                                        f"kept torch {torch.__version__}\n"), setup["stdout"]
         else:  # mmedu is there now: nothing to do
             assert setup["stdout"] == "", (name, setup["stdout"])
-        stored = next(c for c in _nb(ROOT / "notebooks" / name)["cells"] if c["cell_type"] == "code")
+        stored = next(c for c in _bare(ROOT / "notebooks" / name)["cells"] if c["cell_type"] == "code")
         expected = "".join("".join(o.get("text", "")) for o in stored["outputs"] if o["output_type"] == "stream")
         assert first["stdout"] == expected, name
     # Only mmedu went into the new environment: torch, numpy, … were kept, not reinstalled.
