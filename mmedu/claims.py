@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 __all__ = ["Claims", "ClaimError", "agree", "run_seed", "required_interval", "claim_intervals",
-           "evidence_problems", "parse_claim_line", "chapter_code_hash", "K_SD", "MARGIN_SD"]
+           "evidence_problems", "parse_claim_line", "stated_claims", "chapter_code_hash", "K_SD", "MARGIN_SD"]
 
 LOG_VARIABLE = "MMEDU_CLAIMS_LOG"
 SEED_VARIABLE = "MMEDU_SEED"
@@ -226,6 +226,32 @@ def parse_claim_line(line: str) -> tuple[str, str, dict] | None:
         return m["name"], kind, {"keys": m["keys"].split(" ≥ "),
                                  "slack": 0.0 if m["slack"] is None else float(m["slack"])}
     return None
+
+
+def stated_claims(notebook: Mapping[str, Any]) -> dict[str, tuple[str, dict]]:
+    """``{name: (kind, params)}`` of every ``✓`` line in a notebook's stored outputs.
+
+    ``notebook`` is the notebook's JSON (a dict). nbval proves the stored outputs are what the
+    code prints, so these are the claims the committed chapter states. Raises ``ValueError``
+    for a ``✓`` line that is not a claim, or a claim printed twice.
+    """
+    found: dict[str, tuple[str, dict]] = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            for line in ("".join(text) if isinstance(text, list) else text).splitlines():
+                if not line.startswith("✓ "):
+                    continue
+                parsed = parse_claim_line(line)
+                if parsed is None:
+                    raise ValueError(f"a ✓ line that is not a claim: {line!r}")
+                name, kind, params = parsed
+                if name in found:
+                    raise ValueError(f"claim {name!r} printed twice")
+                found[name] = (kind, params)
+    return found
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ Writes ``notebooks/claims/NN_topic.json`` per chapter — the machine, the versi
 the hash of the chapter's training code (:func:`mmedu.claims.chapter_code_hash`) and every
 claim's values in every run — and prints, per claim, whether the band the notebook states
 satisfies the evidence rule (:func:`mmedu.claims.evidence_problems`) and the smallest band
-that would. ``--report`` prints that from the committed evidence without running anything.
+that would. ``--report`` prints that for the claims the notebook's stored outputs state now, from the
+committed evidence, without running anything.
 ``tests/test_claims_evidence.py`` holds the committed notebooks to the same rule.
 """
 
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmedu.claims import (EVIDENCE_FOLDER, K_SD, MARGIN_SD, chapter_code_hash,  # noqa: E402
-                          claim_intervals, evidence_problems, required_interval)
+                          claim_intervals, evidence_problems, required_interval, stated_claims)
 from mmedu.reproduce import FOREIGN, pinned_environ  # noqa: E402
 
 DEFAULT_SEEDS = list(range(16))
@@ -123,15 +124,29 @@ def build_evidence(path: Path, results: list[dict], record: dict, code_hash: str
             "claims": claims}
 
 
-def report(evidence: dict) -> int:
-    """Print every claim's verdict under the rule; return the number that fail it."""
+def report(evidence: dict, notebook: Path | None = None) -> int:
+    """Print every claim's verdict under the rule; return the number that fail it.
+
+    The claims judged are those the notebook's stored outputs state (its ✓ lines: kind and
+    band as they are now), or, without a notebook, those recorded with the evidence.
+    """
     runs = evidence["runs"]
+    if notebook is not None:
+        stated = stated_claims(json.loads(notebook.read_text(encoding="utf-8")))
+        claims = {}
+        for name, (kind, params) in stated.items():
+            if name not in evidence["claims"]:
+                print(f"  NONE {name}: stated in {notebook.name} but has no evidence")
+                continue
+            claims[name] = {**evidence["claims"][name], "kind": kind, "params": params}
+        evidence = {**evidence, "claims": claims}
     n_foreign = sum(r["isa"] == "foreign" for r in runs)
     print(f"\n{evidence['chapter']}: {len(evidence['claims'])} claims, {len(runs)} runs "
           f"({len(runs) - n_foreign} pinned, {n_foreign} foreign)")
     bad = 0
     for name, c in evidence["claims"].items():
-        held = sum(c["holds"])
+        quantities = claim_intervals(c["kind"], c["params"], c["values"]).values()
+        held = sum(all(low <= q[i] <= high for low, high, q in quantities) for i in range(len(runs)))
         problems = evidence_problems(c["kind"], c["params"], c["values"])
         bad += bool(problems)
         print(f"  {'OK  ' if not problems else 'RULE'} {name}  [{c['kind']} {c['params']}] held {held}/{len(runs)}")
@@ -180,7 +195,7 @@ def main() -> int:
     paths = [p for p in (args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
              if states_claims(p)]
     if args.report:
-        return min(sum(report(json.loads((args.out / f"{p.stem}.json").read_text())) for p in paths), 1)
+        return min(sum(report(json.loads((args.out / f"{p.stem}.json").read_text()), p) for p in paths), 1)
     tasks = [(str(p), s, False) for p in paths for s in args.seeds]
     tasks += [(str(p), s, True) for p in paths for s in args.foreign_seeds]
     print(f"measure_claims: {len(tasks)} runs of {len(paths)} chapters, {args.jobs} at a time", flush=True)

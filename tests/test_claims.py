@@ -254,3 +254,19 @@ def test_agree_prints_difference_and_tolerance(capsys):
         agree("ours vs reference", a, a + 1e-3, atol=1e-8, rtol=0)
     with pytest.raises(ValueError, match="shapes differ"):
         agree("x", np.zeros(3), np.zeros(4))
+
+
+def test_stated_claims_reads_the_stored_outputs():
+    from mmedu.claims import stated_claims
+
+    def nb(*lines):
+        out = {"output_type": "stream", "name": "stdout", "text": [line + "\n" for line in lines]}
+        return {"cells": [{"cell_type": "markdown", "source": "✓ not an output"},
+                          {"cell_type": "code", "outputs": [out]}]}
+
+    assert stated_claims(nb("train: 7000", "✓ acc: in [0.4, 0.6]", "✓ a beats b: first ≥ second + 0.01")) == {
+        "acc": ("between", {"low": 0.4, "high": 0.6}), "a beats b": ("greater", {"by": 0.01})}
+    with pytest.raises(ValueError, match="not a claim"):
+        stated_claims(nb("✓ done"))
+    with pytest.raises(ValueError, match="printed twice"):
+        stated_claims(nb("✓ acc: in [0.4, 0.6]", "✓ acc: in [0.4, 0.7]"))

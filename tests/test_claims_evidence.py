@@ -21,31 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from mmedu.claims import EVIDENCE_FOLDER, chapter_code_hash, evidence_problems, parse_claim_line
+from mmedu.claims import EVIDENCE_FOLDER, chapter_code_hash, evidence_problems, stated_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MIN_PINNED_SEEDS = 10
 MIN_FOREIGN_SEEDS = 3
-
-
-def stated_claims(nb: dict) -> dict[str, tuple[str, dict]]:
-    """``{name: (kind, params)}`` for every ``✓`` line in the stored outputs."""
-    found: dict[str, tuple[str, dict]] = {}
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        for out in cell.get("outputs", []):
-            text = out.get("text", "") if out.get("output_type") == "stream" else ""
-            for line in ("".join(text) if isinstance(text, list) else text).splitlines():
-                if not line.startswith("✓ "):
-                    continue
-                parsed = parse_claim_line(line)
-                assert parsed is not None, f"a ✓ line that is not a claim: {line!r}"
-                name, kind, params = parsed
-                assert name not in found, f"claim {name!r} printed twice"
-                found[name] = (kind, params)
-    return found
 
 
 def uses_claims(nb: dict) -> bool:
