@@ -147,10 +147,12 @@ def setup_cell(root: Path = ROOT) -> nbformat.NotebookNode:
 ENV_TAG = "mmedu-environment"
 ENV_SOURCE = """\
 # Where this chapter runs: the kernels and threads PyTorch uses here, and the device.
+import textwrap
+
 from mmedu.reproduce import device_report, report
 
-print(report())
-print(device_report())"""
+for line in (report(), device_report()):
+    print(textwrap.fill(line, width=80, subsequent_indent="    "))"""
 
 
 def environment_cell() -> nbformat.NotebookNode:
