@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 __all__ = ["Claims", "ClaimError", "agree", "run_seed", "required_interval", "claim_intervals",
-           "evidence_problems", "parse_claim_line", "stated_claims", "chapter_code_hash", "K_SD", "MARGIN_SD"]
+           "evidence_problems", "parse_claim_line", "stated_claims", "uses_claims", "chapter_code_hash", "K_SD", "MARGIN_SD"]
 
 LOG_VARIABLE = "MMEDU_CLAIMS_LOG"
 SEED_VARIABLE = "MMEDU_SEED"
@@ -226,6 +226,11 @@ def parse_claim_line(line: str) -> tuple[str, str, dict] | None:
         return m["name"], kind, {"keys": m["keys"].split(" ≥ "),
                                  "slack": 0.0 if m["slack"] is None else float(m["slack"])}
     return None
+
+
+def uses_claims(notebook: Mapping[str, Any]) -> bool:
+    """Whether a notebook (its JSON, a dict) creates a :class:`Claims` in its code."""
+    return any(c["cell_type"] == "code" and "Claims(" in "".join(c["source"]) for c in notebook["cells"])
 
 
 def stated_claims(notebook: Mapping[str, Any]) -> dict[str, tuple[str, dict]]:

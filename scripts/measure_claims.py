@@ -36,16 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmedu.claims import (EVIDENCE_FOLDER, K_SD, MARGIN_SD, chapter_code_hash,  # noqa: E402
-                          claim_intervals, evidence_problems, required_interval, stated_claims)
+                          claim_intervals, evidence_problems, required_interval, stated_claims, uses_claims)
 from mmedu.reproduce import FOREIGN, pinned_environ  # noqa: E402
 
 DEFAULT_SEEDS = list(range(16))
 DEFAULT_FOREIGN_SEEDS = [0, 1, 2, 3]
-
-
-def states_claims(path: Path) -> bool:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    return any(c["cell_type"] == "code" and "Claims(" in "".join(c["source"]) for c in nb["cells"])
 
 
 def _run_one(task: tuple[str, int, bool]) -> dict:
@@ -193,7 +188,7 @@ def main() -> int:
             ap.error("--rename needs exactly one NOTEBOOK")
         return rename(args.out / f"{args.notebooks[0].stem}.json", *args.rename)
     paths = [p for p in (args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
-             if states_claims(p)]
+             if uses_claims(json.loads(p.read_text(encoding="utf-8")))]
     if args.report:
         return min(sum(report(json.loads((args.out / f"{p.stem}.json").read_text()), p) for p in paths), 1)
     tasks = [(str(p), s, False) for p in paths for s in args.seeds]

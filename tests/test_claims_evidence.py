@@ -21,16 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from mmedu.claims import EVIDENCE_FOLDER, chapter_code_hash, evidence_problems, stated_claims
+from mmedu.claims import EVIDENCE_FOLDER, chapter_code_hash, evidence_problems, stated_claims, uses_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MIN_PINNED_SEEDS = 10
 MIN_FOREIGN_SEEDS = 3
-
-
-def uses_claims(nb: dict) -> bool:
-    return any(c["cell_type"] == "code" and "Claims(" in "".join(c["source"]) for c in nb["cells"])
 
 
 CHAPTERS = [p for p in NOTEBOOKS if uses_claims(json.loads(p.read_text(encoding="utf-8")))]
