@@ -72,7 +72,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _summary_lines(config) -> list[str]:
-    # Computed in the controlling process (under xdist, collection happens in the workers).
+    # Computed once, in the controlling process (under xdist, collection happens in the
+    # workers), for the header and the terminal summary.
+    if not hasattr(config, "_mmedu_exact_lines"):
+        config._mmedu_exact_lines = _exact_lines(config)
+    return config._mmedu_exact_lines
+
+
+def _exact_lines(config) -> list[str]:
     notebooks = sorted(Path(str(config.rootpath), "notebooks").glob("*.ipynb"))
     if not notebooks:
         return []

@@ -48,7 +48,7 @@ import subprocess
 import sys
 from typing import Any, Mapping, MutableMapping
 
-__all__ = ["device_report", "PINNED", "THREADS", "FOREIGN", "FINGERPRINT_KEYS", "cpu_has_avx2", "pinned_environ",
+__all__ = ["device_report", "fingerprint_under", "PINNED", "THREADS", "FOREIGN", "FINGERPRINT_KEYS", "cpu_has_avx2", "pinned_environ",
            "pin_threads", "report", "fingerprint", "fingerprint_matches", "main"]
 
 # Always pinned: one thread, a fixed hash seed.
@@ -356,6 +356,18 @@ def _build_versions(config: str) -> tuple[str | None, str | None]:
         mkl_version = plain[1]
     onednn = re.search(r"(?:MKL-DNN|oneDNN) v(\d[\d.]*)", config)
     return mkl_version, onednn[1] if onednn else None
+
+
+def fingerprint_under(environ: Mapping[str, str]) -> dict[str, Any]:
+    """:func:`fingerprint` as a fresh interpreter started with ``environ`` sees it: what a
+    notebook kernel started with that environment runs on (the ISA and threads it reports
+    depend on the pins, which torch reads at start-up)."""
+    import json
+
+    code = "import json; from mmedu.reproduce import fingerprint; print(json.dumps(fingerprint()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(environ), timeout=120).stdout
+    return json.loads(out)
 
 
 def fingerprint_matches(recorded: Mapping[str, Any],

@@ -26,7 +26,6 @@ import json
 import multiprocessing
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from mmedu.claims import (EVIDENCE_FOLDER, K_SD, MARGIN_SD, chapter_code_hash,  # noqa: E402
                           claim_intervals, evidence_problems, required_interval, stated_claims, uses_claims)
-from mmedu.reproduce import FOREIGN, pinned_environ  # noqa: E402
+from mmedu.reproduce import FOREIGN, fingerprint_under, pinned_environ  # noqa: E402
 
 DEFAULT_SEEDS = list(range(16))
 DEFAULT_FOREIGN_SEEDS = [0, 1, 2, 3]
@@ -75,23 +74,14 @@ def _run_one(task: tuple[str, int, bool]) -> dict:
 
 def machine_record() -> dict:
     """The machine, versions and pins the evidence was measured on."""
-    code = "import json; from mmedu.reproduce import fingerprint; print(json.dumps(fingerprint()))"
-    try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env=pinned_environ(), cwd=ROOT, timeout=120).stdout
-        machine = json.loads(out)
-    except (subprocess.SubprocessError, ValueError, OSError):
-        machine = {"machine": platform.machine(), "processor": platform.processor()}
     import numpy
     import torch
 
+    machine = fingerprint_under(pinned_environ())
     return {"date": time.strftime("%Y-%m-%d"), "machine": machine,
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "numpy": numpy.__version__},
-            "pins": {k: v for k, v in sorted(pinned_environ().items()) if k in
-                     ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "ATEN_CPU_CAPABILITY",
-                      "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")},
-            "foreign": FOREIGN, "rule": {"k_sd": K_SD, "margin_sd": MARGIN_SD}}
+            "pins": machine["pins"], "foreign": FOREIGN, "rule": {"k_sd": K_SD, "margin_sd": MARGIN_SD}}
 
 
 def build_evidence(path: Path, results: list[dict], record: dict, code_hash: str) -> dict:
@@ -140,12 +130,12 @@ def report(evidence: dict, notebook: Path | None = None) -> int:
           f"({len(runs) - n_foreign} pinned, {n_foreign} foreign)")
     bad = 0
     for name, c in evidence["claims"].items():
-        quantities = claim_intervals(c["kind"], c["params"], c["values"]).values()
-        held = sum(all(low <= q[i] <= high for low, high, q in quantities) for i in range(len(runs)))
+        quantities = claim_intervals(c["kind"], c["params"], c["values"])
+        held = sum(all(low <= q[i] <= high for low, high, q in quantities.values()) for i in range(len(runs)))
         problems = evidence_problems(c["kind"], c["params"], c["values"])
         bad += bool(problems)
         print(f"  {'OK  ' if not problems else 'RULE'} {name}  [{c['kind']} {c['params']}] held {held}/{len(runs)}")
-        for quantity, (low, high, samples) in claim_intervals(c["kind"], c["params"], c["values"]).items():
+        for quantity, (low, high, samples) in quantities.items():
             need = required_interval(samples)
             mean = sum(samples) / len(samples)
             print(f"       {quantity:<34} mean {mean:.4f}  min {min(samples):.4f}  max {max(samples):.4f}"

@@ -14,18 +14,15 @@ wall time; with ``--times PAGE`` also writes them as the book's "running the cou
 """
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-from mmedu.reproduce import pinned_environ
+from mmedu.reproduce import fingerprint_under, pinned_environ
 
 
 def cpu_name() -> str:
@@ -56,15 +53,6 @@ The budget is 60 s per chapter on a two-core laptop CPU.
 """)
 
 
-def recording_fingerprint() -> dict:
-    """The machine class the kernels run on (:func:`mmedu.reproduce.fingerprint`), asked of a
-    fresh interpreter under the same environment as the kernels."""
-    code = "import json; from mmedu.reproduce import fingerprint; print(json.dumps(fingerprint()))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=dict(os.environ)).stdout
-    return json.loads(out)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*", type=Path)
@@ -74,7 +62,7 @@ def main() -> None:
     os.environ.clear()
     os.environ.update(pinned_environ())
     os.environ["MMEDU_CLAIMS_STRICT"] = "1"  # a claim that does not hold stops the run
-    recorded_on = recording_fingerprint()
+    recorded_on = fingerprint_under(os.environ)  # the machine class the kernels run on
     root = Path(__file__).resolve().parents[1]
     paths = args.notebooks or sorted((root / "notebooks").glob("*.ipynb"))
     times = {}

@@ -525,3 +525,15 @@ def test_exact_mode_compares_ignored_cells_only_on_the_recording_machine_class(t
                           "--nbval", "--nbval-current-env", "--rootdir", str(tmp_path), str(tmp_path / "fixture.ipynb")],
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert (run.returncode == 0) == passes, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def test_fingerprint_under_an_environment_is_what_its_child_sees():
+    from mmedu.reproduce import fingerprint_under
+
+    env = reproduce.pinned_environ(dict(os.environ), avx2=True)
+    env.update(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
+    got = fingerprint_under(env)
+    assert got["threads"] == 2 and got["pins"]["OMP_NUM_THREADS"] == "2"
+    if reproduce.cpu_has_avx2():
+        assert got["isa"] == "AVX2"
+    assert reproduce.fingerprint_matches(got, got)[0]
