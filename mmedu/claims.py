@@ -403,7 +403,7 @@ def _check_name(name: Any) -> None:
 # ---------------------------------------------------------------------------------------
 
 # Modules whose code cannot change a training result (printing, checks, pins' wrapper).
-_NOT_TRAINING = {"claims", "exercises", "plot", "reproduce"}
+_NOT_TRAINING = {"claims", "display", "exercises", "plot", "reproduce"}
 # Cells that cannot change a training result: the set-up cell (installs mmedu where it is
 # missing) and a cell that only reports the machine's settings.
 UNHASHED_TAGS = {"mmedu-setup", "mmedu-environment"}
