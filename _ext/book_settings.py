@@ -30,9 +30,12 @@
    "Andrew et al., 2013" (with a, b suffixes where two works would share a label); with
    ``bibtex_reference_style: label`` the text cites with the same labels.
 
-5. **Image alt text.** A figure output without an ``alt`` (set per cell with the cell
-   metadata ``{"mystnb": {"image": {"alt": "..."}}}``) would get its file path as alt
-   text; it gets "Figure: <section title>" instead.
+5. **Figures a reader can cite.** Every image on a page must have descriptive alt text and
+   sit in a numbered figure with a caption: for a notebook output, the cell metadata
+   ``{"mystnb": {"figure": {"name": "fig-NN-slug", "caption": "..."},
+   "image": {"alt": "..."}}}``; in a Markdown page, the ``{figure}`` directive with ``:alt:``.
+   An image without them is a build warning, so the ``-W`` build (``make test``) fails on it
+   (no fallback alt text: a section title says nothing about a figure).
 
 6. **nbgrader's solution markers.** An exercise's answer cell holds its reference solution
    between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines, for nbgrader (``make labs``).
@@ -49,6 +52,12 @@
    page, pointing at its own example repository (``binder-examples/...``) unless thebe is
    configured. The course does not use Thebe (``launch_buttons.thebe`` is off), so the
    configuration and its ``kernelName`` script are dropped from the pages.
+
+9. **Claims are tests, not teaching.** A chapter asserts its results with ``mmedu.claims``,
+   which prints one ``✓ <claim>: <check>`` line per claim. nbval compares those lines in the
+   notebook (and a reader running it sees them), but the book leaves them out: every line
+   of a cell's printed output that starts with ``✓ `` is dropped, and an output left empty
+   goes with it. Cells holding nothing but claims are tagged ``remove-cell``.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from typing import Any, Iterable
 
 from docutils import nodes
 from pybtex.plugin import register_plugin
+from pybtex.richtext import Text
 from pybtex.style.formatting.plain import Style as PlainStyle
 from pybtex.style.labels import BaseLabelStyle
 from sphinx.application import Sphinx
@@ -205,7 +215,8 @@ def dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict,
 # --- 4. citation labels -----------------------------------------------------------------
 
 def _plain(text: str) -> str:
-    return text.replace("{", "").replace("}", "")
+    """A BibTeX name as text: LaTeX accents decoded (``J{\\'e}gou`` -> ``Jégou``), braces gone."""
+    return Text.from_latex(text).render_as("text").replace("{", "").replace("}", "")
 
 
 class AuthorYearLabelStyle(BaseLabelStyle):
@@ -244,13 +255,24 @@ class AuthorYearStyle(PlainStyle):
 
 # --- 5. image alt text ------------------------------------------------------------------
 
-def _alt_fallback(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+def _check_figures(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     for image in doctree.findall(nodes.image):
-        if image.get("alt"):
-            continue
-        section = next((a for a in _ancestors(image) if isinstance(a, nodes.section)), None)
-        title = section.next_node(nodes.title).astext() if section is not None else ""
-        image["alt"] = f"Figure: {title}" if title else "Figure"
+        alt = str(image.get("alt") or "").strip()
+        figure = next((a for a in _ancestors(image) if isinstance(a, nodes.figure)), None)
+        caption = figure.next_node(nodes.caption) if figure is not None else None
+        problems = []
+        if not alt or re.search(r"(_images/|\.(png|jpe?g|svg|gif)$)", alt):
+            problems.append("no descriptive alt text")
+        if caption is None or not caption.astext().strip():
+            problems.append("no numbered figure with a caption")
+        if problems:
+            logger.warning(
+                "image %s has %s: give the cell the metadata {\"mystnb\": {\"figure\": "
+                "{\"name\": ..., \"caption\": ...}, \"image\": {\"alt\": ...}}} (a Markdown "
+                "page: the {figure} directive with :alt:)",
+                image.get("uri", "?"), " and ".join(problems), location=image,
+                type="mmedu", subtype="figure",
+            )
 
 
 def _ancestors(node: nodes.Node):
@@ -278,6 +300,39 @@ def _strip_markers(app: Sphinx, doctree: nodes.document) -> None:
         clean = strip_solution_markers(text).rstrip("\n")
         block.rawsource = clean
         block.children = [nodes.Text(clean)]
+
+
+# --- 9. claim lines ----------------------------------------------------------------------
+
+CLAIM_LINE = re.compile(r"^\u2713 .*(?:\n|$)", re.M)
+
+
+def strip_claim_lines(text: str) -> str:
+    """``text`` without its ``✓ ...`` lines (what :mod:`mmedu.claims` prints per claim)."""
+    return CLAIM_LINE.sub("", text)
+
+
+def _strip_claim_lines(app: Sphinx, doctree: nodes.document) -> None:
+    for block in list(doctree.findall(nodes.literal_block)):
+        if "output" not in block.get("classes", []):
+            continue
+        text = block.astext()
+        if not CLAIM_LINE.search(text):
+            continue
+        clean = strip_claim_lines(text).rstrip("\n")
+        if clean.strip():
+            block.rawsource = clean
+            block.children = [nodes.Text(clean)]
+            continue
+        parent = block.parent
+        parent.remove(block)
+        # the cell's output container, left empty
+        while parent is not None and not parent.children and parent.parent is not None and (
+            isinstance(parent, nodes.container)
+        ):
+            grand = parent.parent
+            grand.remove(parent)
+            parent = grand
 
 
 # --- 7. the release the book was built from -------------------------------------------
@@ -320,7 +375,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", tag_chapters_in_toc, priority=950)
     app.connect("env-get-updated", _renumber, priority=900)
     app.connect("html-page-context", dedupe_scripts, priority=900)
-    app.connect("doctree-resolved", _alt_fallback)
+    app.connect("doctree-resolved", _check_figures)
+    app.connect("doctree-read", _strip_claim_lines)
     app.connect("doctree-read", _strip_markers)
     # After sphinx-thebe (priority 500) has appended its configuration.
     app.connect("doctree-resolved", _drop_thebe_config, priority=600)

@@ -57,7 +57,58 @@
   const localLinks = [...new Set([...document.querySelectorAll("a[href]")]
       .map(a => a.href).filter(h => h.startsWith("file://")).map(h => h.split(/[?#]/)[0]))];
 
+  // --- Layout (scripts/check_book_pages.py judges it at each width) ---------------------
+  const article = document.querySelector("article.bd-article") || document.body;
+  const visible = (el) => el.checkVisibility ? el.checkVisibility() : el.getClientRects().length > 0;
+  const label = (el) => (el.textContent || "").trim().replace(/\s+/g, " ").slice(0, 70);
+
+  // A Markdown table that reached the page as text: a paragraph of pipes.
+  const textTables = [...article.querySelectorAll("p, li, .cell_output div.text_markdown")]
+      .filter(el => !el.closest(SKIP))
+      .filter(el => /\|\s*[-\u2014\u2013:]+\s*\|/.test(el.textContent)
+                    || (el.textContent.match(/\|/g) || []).length >= 8)
+      .map(label);
+
+  // Wider than their own box: code (input cells, including hidden ones: their <details> are
+  // opened for the measurement), printed output, HTML output and display equations.
+  const closed = [...article.querySelectorAll("details:not([open])")];
+  closed.forEach(d => { d.open = true; });
+  const overflow = (el) => el.scrollWidth - el.clientWidth;
+  const wide = [];
+  const measure = (kind, selector) => article.querySelectorAll(selector).forEach(el => {
+    if (!visible(el)) return;
+    const extra = overflow(el);
+    if (extra > 1) wide.push({kind, extra, text: label(el)});
+  });
+  measure("code", "div.cell_input pre, div.highlight pre:not(div.cell_output pre)");
+  measure("output", "div.cell_output pre, div.cell_output div.output, .mmedu-table-wrap");
+  measure("equation", "div.math mjx-container, mjx-container[display='true']");
+  closed.forEach(d => { d.open = false; });
+
+  // Figures: every image of the article in a numbered figure with a caption and alt text;
+  // raster images stored at high resolution, shown at no less than 65 % of their size.
+  const figures = [...article.querySelectorAll("img")].map(im => {
+    const fig = im.closest("figure");
+    const cap = fig ? fig.querySelector("figcaption") : null;
+    const alt = (im.getAttribute("alt") || "").trim();
+    const style = im.getAttribute("style") || "";
+    const m = style.match(/(?:^|;)\s*width:\s*([\d.]+)px/) ;
+    const cssWidth = m ? parseFloat(m[1]) : (parseFloat(im.getAttribute("width")) || null);
+    const shown = im.getBoundingClientRect().width;
+    return {
+      src: (im.getAttribute("src") || "").split("/").pop(), alt,
+      number: cap && cap.querySelector(".caption-number") ? cap.querySelector(".caption-number").textContent.trim() : "",
+      caption: cap ? label(cap) : "",
+      svg: /\.svg($|\?)/i.test(im.getAttribute("src") || ""),
+      natural: im.naturalWidth, shown, css_width: cssWidth,
+    };
+  });
+
   return {
+    text_tables: textTables.slice(0, 5), text_table_count: textTables.length,
+    wide: wide.slice(0, 8), wide_count: wide.length,
+    wide_by_kind: wide.reduce((a, w) => { a[w.kind] = (a[w.kind] || 0) + 1; return a; }, {}),
+    figures, article: !!document.querySelector("article.bd-article"),
     title: document.title,
     math_nodes: mathNodes.length, untypeset_math: untypeset.slice(0, 5),
     untypeset_count: untypeset.length, raw_tex: rawTex.slice(0, 5), raw_tex_count: rawTex.length,

@@ -17,6 +17,15 @@ the screen is emulated as a phone), it asserts:
   reader may click first), shown after it, and hidden again by the toggle button; likewise
   code hidden by the cell tag ``hide-input`` (among it the exercises' reference solutions) is
   hidden until its summary is clicked;
+- layout: no Markdown table reached the page as text (a paragraph of pipes); at 1280 px no
+  code cell, printed output, HTML output (results tables) or display equation is wider than
+  its box (on a phone they scroll in their own boxes);
+- figures: every image of the article sits in a numbered figure ("Fig. 4.1") with a caption
+  and descriptive alt text; a raster image is stored at 1.5x its display size or more (high
+  DPI) and shown at no less than 65 % of it (labels of a 10 pt font stay at 9 px or more);
+- the sidebar toggles work: on a wide screen the primary toggle hides the chapter list and
+  shows it again, on a phone it opens the list (and the contents toggle the page's contents)
+  as a dialog;
 - the page is no wider than the screen (wide equations, tables and code scroll in their own
   boxes; nothing makes the whole page zoom out on a phone);
 - no link to a placeholder or unset repository address (``github.com/mmedu/mmedu``,
@@ -29,7 +38,8 @@ result is the same with or without a network: a page that needs one fails. Redir
 
 Chromium (Debian's ``chromium``, or --chromium / $CHROMIUM) is started here with a fresh
 profile and a DevTools port picked by Chromium on loopback, driven over the DevTools protocol
-(tornado's websocket client), and terminated in every case. Prints one line per page and per
+(tornado's websocket client), and terminated in every case. --screenshots DIR keeps a JPEG
+of every page at every width (tiles of 12000 px for long pages) for a person to look at. Prints one line per page and per
 failure; exits 0 when every page passes, 1 on a failure, 2 when it cannot run at all.
 """
 
@@ -37,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import re
@@ -109,6 +120,37 @@ SOLUTION_JS = """
           lx: lr ? (lr.left + lr.width / 2 - vv.offsetLeft) * vv.scale : null,
           ly: lr ? (lr.top + lr.height / 2 - vv.offsetTop) * vv.scale : null};
 })(%d, %s)
+"""
+
+
+# The sidebar toggles a reader sees (the header's buttons, not the themes' 0x0 copies): their
+# state, and where to click. Primary: on a wide screen the sidebar collapses/expands in place,
+# on a narrow one it opens as a dialog. Secondary (the page's contents): a dialog, shown only
+# on narrow screens.
+TOGGLE_JS = """
+((which, scroll) => {
+  const buttons = [...document.querySelectorAll('.' + which + '-toggle')]
+      .filter((b) => b.getBoundingClientRect().width > 0 && b.checkVisibility());
+  const b = buttons[0];
+  const sidebar = document.getElementById('pst-' + which + '-sidebar');
+  const dialog = document.getElementById('pst-' + which + '-sidebar-modal');
+  // A page without its own contents (no headings) has no contents sidebar to open.
+  const needed = which === 'primary' || !!(sidebar || dialog || document.body)
+      .querySelector('nav.page-toc, .page-toc');
+  const sidebarShown = !!sidebar && sidebar.checkVisibility({visibilityProperty: true})
+      && sidebar.getBoundingClientRect().width > 0
+      && !sidebar.classList.contains('pst-sidebar-hidden');
+  if (!b) return {present: false, needed, dialog: !!(dialog && dialog.open), sidebar: sidebarShown};
+  if (scroll) window.scrollTo(0, 0);
+  const r = b.getBoundingClientRect();
+  const vv = window.visualViewport || {offsetLeft: 0, offsetTop: 0, scale: 1};
+  return {present: true, dialog: !!(dialog && dialog.open), sidebar: sidebarShown,
+          x: (r.left + r.width / 2 - vv.offsetLeft) * vv.scale,
+          y: (r.top + r.height / 2 - vv.offsetTop) * vv.scale};
+})('%s', %s)
+"""
+CLOSE_DIALOGS_JS = """
+document.querySelectorAll('dialog[open]').forEach((d) => d.close()); true
 """
 
 
@@ -263,6 +305,100 @@ async def check_hidden_code(cdp: CDP, count: int) -> list[str]:
     return failures
 
 
+async def _toggle_state_after(cdp: CDP, which: str, x: float, y: float, key: str,
+                              want: bool) -> dict:
+    await _click(cdp, x, y)
+    state = None
+    for _ in range(40):
+        state = await cdp.evaluate(TOGGLE_JS % (which, "false"))
+        if state[key] == want:
+            # the sidebar slides (0.25 s): let the layout settle before reading positions
+            await asyncio.sleep(0.4)
+            return await cdp.evaluate(TOGGLE_JS % (which, "false"))
+        await asyncio.sleep(0.05)
+    return state
+
+
+async def check_toggles(cdp: CDP, width: int) -> list[str]:
+    """The primary sidebar toggle (and, on a narrow screen, the contents toggle) must act:
+    on a wide screen a click hides the sidebar and a second click shows it again; on a narrow
+    one a click opens the sidebar as a dialog (closed again afterwards)."""
+    failures = []
+    narrow = width < 992
+    for which in ("primary", "secondary"):
+        before = await cdp.evaluate(TOGGLE_JS % (which, "true"))
+        if not before["present"]:
+            if before["needed"] and (which == "primary" or narrow):
+                failures.append(f"no visible {which} sidebar toggle at {width} px")
+            continue
+        name = "sidebar" if which == "primary" else "contents"
+        if narrow:
+            after = await _toggle_state_after(cdp, which, before["x"], before["y"], "dialog", True)
+            if not after["dialog"]:
+                failures.append(f"the {name} toggle does nothing at {width} px (no dialog opens)")
+            await cdp.evaluate(CLOSE_DIALOGS_JS)
+        else:
+            if not before["sidebar"]:
+                failures.append(f"the {name} is hidden before any click at {width} px")
+                continue
+            after = await _toggle_state_after(cdp, which, before["x"], before["y"], "sidebar", False)
+            if after["sidebar"]:
+                failures.append(f"the {name} toggle does nothing at {width} px (the sidebar stays)")
+                continue
+            again = await _toggle_state_after(cdp, which, after["x"], after["y"], "sidebar", True)
+            if not again["sidebar"]:
+                failures.append(f"the {name} toggle hides the sidebar at {width} px but cannot "
+                                f"show it again")
+    return failures
+
+
+def layout_failures(page: dict, width: int) -> list[str]:
+    """Tables rendered as text; code, outputs or display equations wider than their column
+    (on a wide screen; on a phone they scroll in their own boxes); figures without a number,
+    a caption or alt text; raster figures without a high-resolution image, or shrunk below
+    65 % of their size (labels under ~9 px)."""
+    failures = [f"a table rendered as text: {t!r}" for t in page["text_tables"]]
+    if page["text_table_count"] > len(page["text_tables"]):
+        failures.append(f"... {page['text_table_count']} tables rendered as text in all")
+    if width >= 1000:
+        for w in page["wide"]:
+            failures.append(f"{w['kind']} {w['extra']} px wider than its column: {w['text']!r}")
+        if page["wide_count"] > len(page["wide"]):
+            failures.append(f"... {page['wide_count']} boxes wider than their column in all "
+                            f"({page['wide_by_kind']})")
+    for f in page["figures"]:
+        if not f["number"] or not f["caption"]:
+            failures.append(f"figure {f['src']} has no number and caption")
+        alt = f["alt"]
+        if len(alt) < 15 or alt.startswith("Figure:") or re.search(r"\.(png|jpe?g|svg|gif)$", alt):
+            failures.append(f"figure {f['src']} has no descriptive alt text ({alt!r})")
+        if f["svg"] or not f["css_width"] or not f["natural"]:
+            continue
+        if f["natural"] < 1.5 * f["css_width"]:
+            failures.append(f"figure {f['src']} is stored at {f['natural']} px for "
+                            f"{f['css_width']:.0f} px: not a high-resolution image")
+        if f["shown"] < 0.65 * f["css_width"] - 1:
+            failures.append(f"figure {f['src']} is shown at {f['shown']:.0f} of its "
+                            f"{f['css_width']:.0f} px: labels below ~9 px at {width} px")
+    return failures
+
+
+async def screenshot(cdp: CDP, folder: Path, name: str, width: int) -> None:
+    """The whole page as JPEG tiles (at most 12000 px tall each) in ``folder``."""
+    metrics = await cdp.call("Page.getLayoutMetrics")
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    height = int(size["height"])
+    stem = name.replace("/", "__").removesuffix(".html")
+    tile = 12000
+    for k, top in enumerate(range(0, max(height, 1), tile)):
+        shot = await cdp.call("Page.captureScreenshot", format="jpeg", quality=60,
+                              captureBeyondViewport=True,
+                              clip={"x": 0, "y": top, "width": width,
+                                    "height": min(tile, height - top), "scale": 1})
+        suffix = f"-{k + 1}" if height > tile else ""
+        (folder / f"{stem}@{width}px{suffix}.jpg").write_bytes(base64.b64decode(shot["data"]))
+
+
 async def blank(cdp: CDP) -> None:
     """Leave the page for about:blank, and wait until that has loaded: a navigation started
     while the previous one is still committing can stall."""
@@ -274,7 +410,8 @@ async def blank(cdp: CDP) -> None:
     raise RuntimeError("about:blank did not load")
 
 
-async def check_page(cdp: CDP, root: Path, name: str, width: int) -> tuple[list[str], str]:
+async def check_page(cdp: CDP, root: Path, name: str, width: int,
+                     shots: Path | None = None) -> tuple[list[str], str]:
     cdp.stage = "opening about:blank"
     await blank(cdp)
     cdp.events.clear()
@@ -303,13 +440,20 @@ async def check_page(cdp: CDP, root: Path, name: str, width: int) -> tuple[list[
         path = Path(unquote(urlparse(url).path))
         if not path.exists():
             failures.append(f"link to a missing file: {path}")
+    failures += layout_failures(page, width)
+    if shots is not None:
+        cdp.stage = "taking screenshots"
+        await screenshot(cdp, shots, name, width)
     cdp.stage = "clicking the solutions"
     failures += await check_solutions(cdp, page["solutions"])
     cdp.stage = "clicking the hidden code cells"
     failures += await check_hidden_code(cdp, page["hidden_code"])
+    if page["article"]:  # last: the dialogs move the sidebars' nodes around
+        cdp.stage = "clicking the sidebar toggles"
+        failures += await check_toggles(cdp, width)
     await asyncio.sleep(0.1)
     failures += event_errors(cdp.events)
-    summary = (f"{page['math_nodes']} math, {page['images']} images, "
+    summary = (f"{page['math_nodes']} math, {len(page['figures'])} figures, "
                f"{page['solutions']} solutions, {page['hidden_code']} hidden code cells, "
                f"{len(page['local_links'])} local links")
     if page["page_width"] > width:
@@ -411,7 +555,7 @@ def close(cdp: CDP) -> None:
 
 
 async def run(root: Path, pages: list[str], widths: list[int], port: int,
-              page_timeout: float) -> int:
+              page_timeout: float, shots: Path | None = None) -> int:
     failed = 0
     rendered = []
     for name in pages:
@@ -430,7 +574,7 @@ async def run(root: Path, pages: list[str], widths: list[int], port: int,
         for name in rendered:
             t0 = time.monotonic()
             try:
-                failures, summary = await asyncio.wait_for(check_page(cdp, root, name, width),
+                failures, summary = await asyncio.wait_for(check_page(cdp, root, name, width, shots),
                                                            page_timeout)
             except (asyncio.TimeoutError, RuntimeError, ConnectionError) as exc:
                 failures = [f"timed out after {page_timeout:.0f} s ({cdp.stage})"
@@ -457,7 +601,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole run")
     ap.add_argument("--chromium", default=os.environ.get("CHROMIUM") or shutil.which("chromium")
                     or shutil.which("chromium-browser"), help="the Chromium binary")
+    ap.add_argument("--screenshots", type=Path, default=None,
+                    help="save every page at every width as JPEG here (a folder to look at)")
     args = ap.parse_intermixed_args(argv)
+    if args.screenshots is not None:
+        args.screenshots.mkdir(parents=True, exist_ok=True)
 
     root = args.html.resolve()
     if not root.is_dir():
@@ -487,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             proc, port = start_chromium(args.chromium, profile)
             failed = asyncio.run(asyncio.wait_for(
-                run(root, pages, widths, port, args.page_timeout), args.timeout))
+                run(root, pages, widths, port, args.page_timeout, args.screenshots), args.timeout))
         except asyncio.TimeoutError:
             print(f"FAIL overall timeout of {args.timeout:.0f} s reached", flush=True)
             return 1

@@ -312,14 +312,46 @@ def test_each_script_is_loaded_once(built_html: Path) -> None:
         assert text.count("const THEBE_JS_URL") <= 1, page.name
 
 
-def test_book_css_is_linked_and_static_holds_no_scripts(built_html: Path) -> None:
+# Jupyter Book links every .js file in _static/ into every page: only scripts meant for
+# every page live there.
+EVERY_PAGE_SCRIPTS = {"mmedu-toggles.js"}
+
+
+def test_book_css_is_linked_and_static_holds_only_every_page_scripts(built_html: Path) -> None:
     static = ROOT / "_static"
-    assert not list(static.rglob("*.js")), "every .js in _static/ is injected into every page"
+    assert {p.name for p in static.rglob("*.js")} == EVERY_PAGE_SCRIPTS
     assert re.search(r"div\.math mjx-container[^{]*\{[^}]*padding-top", (static / "mmedu.css").read_text())
     for page in _html_pages(built_html):
         text = page.read_text(encoding="utf-8")
         if "<article" in text:  # not the index.html redirect
             assert "_static/mmedu.css" in text, page.name
+            for script in EVERY_PAGE_SCRIPTS:
+                assert text.count(f"_static/{script}") == 1, (page.name, script)
+            assert 'rel="icon"' in text and "favicon.svg" in text, page.name
+
+
+def test_claim_lines_are_stripped_from_the_book(built_html: Path) -> None:
+    # nbval compares them in the notebooks; the book shows no "✓ claim" line.
+    pages = sorted((built_html / "notebooks").glob("[0-9][0-9]_*.html"))
+    assert pages
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        assert not re.search(r"^\s*\u2713 ", text, re.M), page.name
+
+
+def test_strip_claim_lines_keeps_everything_else() -> None:
+    pytest.importorskip("sphinx", reason="sphinx is not installed (book extra)")
+    module = _load_settings_module()
+    text = "acc 0.91\n\u2713 accuracy: in [0.8, 0.95]\nloss 0.3\n\u2713 x: first \u2265 second"
+    assert module.strip_claim_lines(text) == "acc 0.91\nloss 0.3\n"
+    assert module.strip_claim_lines("a \u2713 b\n") == "a \u2713 b\n"  # only at a line start
+
+
+def test_citation_labels_decode_latex_accents() -> None:
+    pytest.importorskip("sphinx", reason="sphinx is not installed (book extra)")
+    module = _load_settings_module()
+    assert module._plain("J{\\'e}gou") == "J\u00e9gou"
+    assert module._plain("{van der} Maaten") == "van der Maaten"
 
 
 def test_citation_labels_are_the_same_in_text_and_list(built_html: Path) -> None:

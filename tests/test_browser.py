@@ -4,7 +4,10 @@ Builds the book once into a temporary folder (committed notebook outputs, nothin
 and runs scripts/check_book_pages.py over every page at 1280 px and 400 px: math typeset by
 MathJax with no raw TeX left and no MathJax error, every image loaded, no JavaScript
 exception or console error, exercise solutions hidden until clicked, no link to a
-placeholder or unset repository address. Every http(s) request of the pages is blocked, so
+placeholder or unset repository address; no table rendered as text, no code, output or display
+equation wider than its column at 1280 px, every figure numbered with a caption, alt text and
+a high-resolution image, and sidebar toggles that open and close. The screenshots it takes
+are left in _build/screenshots/. Every http(s) request of the pages is blocked, so
 the result does not depend on a network (CI runs the suite with loopback only).
 
 Needs Debian's ``chromium`` on PATH (or $CHROMIUM); scripts/install_browser.sh installs it
@@ -79,12 +82,18 @@ def built_book(browser, tmp_path_factory) -> Path:
 
 
 def test_every_page_renders_in_chromium(browser: str, built_book: Path) -> None:
+    # Screenshots of every page at every width, for a person to look at (CI keeps the folder
+    # as an artifact: .github/workflows/ci.yml).
+    shots = ROOT / "_build" / "screenshots"
+    shutil.rmtree(shots, ignore_errors=True)
     cmd = [sys.executable, str(CHECKER), str(built_book), "--chromium", browser,
-           "--widths", ",".join(map(str, WIDTHS)), "--page-timeout", "60", "--timeout", "420"]
+           "--widths", ",".join(map(str, WIDTHS)), "--page-timeout", "60", "--timeout", "420",
+           "--screenshots", str(shots)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=480, cwd=ROOT,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"pages that fail in Chromium (exit {proc.returncode}):\n{report}"
+    assert len(list(shots.glob("*.jpg"))) >= len(_toc_pages()) * len(WIDTHS), "screenshots missing"
     # Every page of the toc was opened at every width (and passed).
     for page in _toc_pages():
         for width in WIDTHS:
