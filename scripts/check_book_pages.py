@@ -66,9 +66,13 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
     "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
+    # The search page fetches each result page for its snippet: allowed between local files.
+    "--allow-file-access-from-files",
     "--remote-debugging-address=127.0.0.1", "--remote-allow-origins=*",
 ]
 BLOCKED = ["http://*", "https://*", "ws://*", "wss://*"]
+# The search page is opened with this query: its result snippets must read as text (no raw TeX).
+SEARCH_QUERY = "temperature"
 REDIRECT = re.compile(r'<meta\s+http-equiv="refresh"\s+content="\d+;\s*url=([^"]+)"', re.I)
 
 # Wait until the page has loaded and MathJax (when the page loads it) has typeset.
@@ -416,15 +420,28 @@ async def check_page(cdp: CDP, root: Path, name: str, width: int,
     await blank(cdp)
     cdp.events.clear()
     cdp.stage = "navigating"
-    nav = await cdp.call("Page.navigate", url=(root / name).resolve().as_uri())
+    search = name == "search.html"
+    url = (root / name).resolve().as_uri() + (f"?q={SEARCH_QUERY}" if search else "")
+    nav = await cdp.call("Page.navigate", url=url)
     if nav.get("errorText"):
         return [f"navigation failed: {nav['errorText']}"], ""
     cdp.stage = "waiting for the page, MathJax and images"
     state = await cdp.evaluate(WAIT_JS % {"grace": 3000}, await_promise=True)
+    search_failures = []
+    if search:  # the results (and their snippets, checked for raw TeX below) come later
+        cdp.stage = "waiting for search results"
+        for _ in range(200):
+            found = await cdp.evaluate(
+                "document.querySelectorAll('#search-results li p.context').length")
+            if found:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            search_failures.append(f"searching for {SEARCH_QUERY!r} shows no result snippets")
     await asyncio.sleep(0.2)  # late console errors
     cdp.stage = "running the page checks"
     page = await cdp.evaluate(PAGE_JS)
-    failures = []
+    failures = list(search_failures)
     if state != "typeset" and state != "no-mathjax":
         failures.append(f"MathJax: {state}")
     if page["math_nodes"] and state != "typeset":

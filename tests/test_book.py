@@ -314,7 +314,7 @@ def test_each_script_is_loaded_once(built_html: Path) -> None:
 
 # Jupyter Book links every .js file in _static/ into every page: only scripts meant for
 # every page live there.
-EVERY_PAGE_SCRIPTS = {"mmedu-toggles.js"}
+EVERY_PAGE_SCRIPTS = {"mmedu-book.js"}
 
 
 def test_book_css_is_linked_and_static_holds_only_every_page_scripts(built_html: Path) -> None:

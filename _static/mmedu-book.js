@@ -1,5 +1,7 @@
-// Sidebar toggles that work (Jupyter Book 1 links every .js file in _static/ into every page).
+// The book's fixes to its themes (Jupyter Book 1 links every .js file in _static/ into every
+// page).
 //
+// 1. Sidebar toggles that work.
 // Each page holds two buttons per sidebar: pydata-sphinx-theme's navbar icon (first in the
 // page, 0x0 in sphinx-book-theme's layout) and sphinx-book-theme's visible header button.
 // Both themes bind their click handlers to document.querySelector(".primary-toggle"), the
@@ -22,9 +24,25 @@
       });
     });
   }
+  // 2. Search results without raw TeX. Sphinx's search page cuts each result's snippet from
+  // the page's HTML as text, before MathJax: "\\(s\\)" and "\\mathbf{S}" would show as
+  // typed. The snippet text loses the delimiters and font commands ("s", "S").
+  function plainMath(text) {
+    return text
+      .replace(/\\[()[\]]|\$\$/g, "")
+      .replace(/\\(?:mathbf|boldsymbol|mathrm|mathcal|operatorname|text|textrm)\s*\{([^{}]*)\}/g, "$1")
+      .replace(/\\(?=[A-Za-z])/g, "");
+  }
+  function cleanSearchSnippets() {
+    if (typeof Search === "undefined" || !Search.htmlToText || Search._mmeduPlain) return;
+    const original = Search.htmlToText;
+    Search.htmlToText = (html, anchor) => plainMath(original(html, anchor));
+    Search._mmeduPlain = true;
+  }
   function setup() {
     forward(".primary-toggle");
     forward(".secondary-toggle");
+    cleanSearchSnippets();
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", setup);
