@@ -1,6 +1,7 @@
 """Exact vs approximate nearest-neighbour search with FAISS on galleries of 10k to 1M embeddings.
 
     python benchmarks/bench_search.py                # N = 10k, 100k, 1M (a few minutes, one thread)
+    python benchmarks/bench_search.py --book         # the same, written where the book includes it
     python benchmarks/bench_search.py --quick        # N = 10k, 30k (seconds)
     python benchmarks/bench_search.py --sizes 50000 --queries 500 --out /tmp/bench
     python benchmarks/bench_search.py --hnsw-max 1000000   # HNSW at 1M too (its build is the slow part)
@@ -22,11 +23,14 @@ of ``--repeats``; CPU time of the process, so that other load on a shared machin
 found), and memory (bytes of the serialized index, which is what it holds in RAM).  FAISS runs on one
 thread (``faiss.omp_set_num_threads(1)``) unless ``--threads`` says otherwise, so the numbers
 compare algorithms, not cores.  The script writes ``bench_search.md`` (the table) and
-``bench_search.png`` (the figure) to ``--out`` (default ``book/figures/bench_search/``), which the
-book includes.
+``bench_search.png`` (the figure) to ``--out`` (default ``_build/bench/search/``). Only ``--book``
+writes them to ``book/figures/bench_search/``, which the book includes, and only for the
+default sizes and settings: a quick run never replaces the book's 1M-vector measurements.
 """
 
 from __future__ import annotations
+
+BOOK_OUT = "book/figures/bench_search"
 
 import argparse
 import platform
@@ -97,8 +101,18 @@ def main() -> None:
     parser.add_argument("--hnsw-max", type=int, default=100_000, help="largest gallery that gets an HNSW index")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="book/figures/bench_search", help="folder for bench_search.md / .png")
+    parser.add_argument("--out", default="_build/bench/search", help="folder for bench_search.md / .png")
+    parser.add_argument("--book", action="store_true",
+                        help=f"write to {BOOK_OUT}/ (the book's figure); default settings only")
     args = parser.parse_args()
+    if args.book:
+        changed = [f"--{k.replace('_', '-')}" for k in ("quick", "sizes", "queries", "repeats",
+                                                        "hnsw_max", "threads", "seed")
+                   if getattr(args, k) != parser.get_default(k)]
+        if changed:
+            parser.error(f"--book writes the book's measurements: run it with the default "
+                         f"settings, not {', '.join(changed)}")
+        args.out = BOOK_OUT
 
     import faiss
 
