@@ -107,9 +107,10 @@ def setup_source(dist: str, version: str, url: str, torch_min: tuple[int, int], 
     location = default_location(version, url)
     where = f"the repository's tag v{version}" if url else "the package index"
     return f'''\
-# Setup for Colab, Kaggle or a plain Jupyter: installs the course package mmedu {version} (from
-# {where}) where it is missing, keeping an installed torch. Where mmedu is installed
-# (`make lab`, the course's own environment) this cell does nothing.
+# Setup for Colab, Kaggle or a plain Jupyter: installs the course package mmedu
+# {version} (from {where}) where it is missing, keeping an installed
+# torch. Where mmedu is installed (`make lab`, the course's own environment) this cell
+# does nothing.
 import importlib.util
 
 if importlib.util.find_spec("mmedu") is None:
@@ -117,22 +118,33 @@ if importlib.util.find_spec("mmedu") is None:
     from importlib import metadata
 
     def _pip(*args):
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True)
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", *args]
+        subprocess.run(cmd, check=True)
 
     try:
         _torch = metadata.version("torch")
     except metadata.PackageNotFoundError:
         _torch = None
-    _keep = _torch is not None and tuple(map(int, re.findall(r"\\d+", _torch)[:2])) >= {torch_min!r}
+
+    def _major_minor(v):
+        return tuple(map(int, re.findall(r"\\d+", v)[:2]))
+
+    _keep = _torch is not None and _major_minor(_torch) >= {torch_min!r}
     if not _keep:  # missing or too old: the CPU build of the tested version
         _pip("torch=={torch_version}", "--index-url", "{TORCH_CPU_INDEX}")
-    _from = os.environ.get("MMEDU_INSTALL_SOURCE", "{location}")  # or a wheel, a git URL
+    # where from: $MMEDU_INSTALL_SOURCE (a wheel, a folder, a git URL) or the default
+    _default = "{location}"
+    _from = os.environ.get("MMEDU_INSTALL_SOURCE", _default)
     if os.path.exists(_from):
         _from = pathlib.Path(_from).resolve().as_uri()
-    _pip(f"{dist}[{EXTRA}] @ {{_from}}" if _from else "{dist}[{EXTRA}]=={version}")
+    _dist = "{dist}[{EXTRA}]"
+    _pip(f"{{_dist}} @ {{_from}}" if _from else f"{{_dist}}=={version}")
     importlib.invalidate_caches()
-    print(f"setup: installed mmedu {version} from {{_from or 'the package index'}}; "
-          + (f"kept torch {{_torch}}" if _keep else "installed torch {torch_version} (CPU build)"))'''
+    _torch_note = "installed torch {torch_version} (CPU build)"
+    if _keep:
+        _torch_note = f"kept torch {{_torch}}"
+    _what = f"installed mmedu {version} from {{_from or 'the package index'}}"
+    print(f"setup: {{_what}}; {{_torch_note}}")'''
 
 
 def setup_cell(root: Path = ROOT) -> nbformat.NotebookNode:

@@ -205,7 +205,8 @@ def test_setup_cell_is_inserted_once_first_and_keeps_one_clean_run(tmp_path):
 
 def test_setup_cell_installs_the_release_the_book_is_built_from():
     ours = insert_setup_cell.setup_source(DIST, VERSION, "", (2, 2), "2.13.0")
-    assert f'"{DIST}[notebooks]=={VERSION}"' in ours and "git+" not in ours
+    assert f'_dist = "{DIST}[notebooks]"' in ours and f'f"{{_dist}}=={VERSION}"' in ours
+    assert "git+" not in ours
     tagged = insert_setup_cell.setup_source(DIST, VERSION, "https://github.com/example-org/mmedu", (2, 2), "2.13.0")
     assert f'"git+https://github.com/example-org/mmedu@v{VERSION}"' in tagged
     cell = insert_setup_cell.setup_cell(ROOT)
