@@ -168,27 +168,55 @@ def chapter_of(docname: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def renumber_per_chapter(toc_fignumbers: dict[str, dict[str, dict[str, tuple[int, ...]]]]) -> list[str]:
+def renumber_per_chapter(toc_fignumbers: dict[str, dict[str, dict[str, tuple[int, ...]]]],
+                         sections: dict[str, list[str]] | None = None) -> list[str]:
     """Rewrite, in place, the numbers of every enumerable node of each chapter page as
-    ``(chapter, k)``, k = 1, 2, ... in page order. Returns the pages changed."""
+    ``(chapter, k)``, k = 1, 2, ... in page order. A page listed in the toc under a chapter
+    (``sections``: chapter docname -> its section docnames, in toc order) goes on from the
+    chapter's numbers: chapter 7's section page ``book/search_at_scale`` has Fig. 7.4 after
+    the chapter's three. Returns the pages changed."""
     changed = []
-    for docname, by_type in toc_fignumbers.items():
-        chapter = chapter_of(docname)
-        if chapter is None:
-            continue
-        for figtype, numbers in by_type.items():
+    sections = sections or {}
+    owner = {s: parent for parent, kids in sections.items() for s in kids}
+
+    def renumber(docname: str, chapter: int, start: dict[str, int]) -> None:
+        for figtype, numbers in toc_fignumbers.get(docname, {}).items():
+            first = start.get(figtype, 0)
             in_order = sorted(numbers, key=lambda node_id: numbers[node_id])
-            new = {node_id: (chapter, k) for k, node_id in enumerate(in_order, start=1)}
+            new = {node_id: (chapter, first + k) for k, node_id in enumerate(in_order, start=1)}
+            start[figtype] = first + len(in_order)
             if new != numbers:
                 numbers.clear()
                 numbers.update(new)
                 changed.append(docname)
+
+    for docname in list(toc_fignumbers):
+        chapter = chapter_of(docname)
+        if chapter is None or docname in owner:
+            continue
+        counts: dict[str, int] = {}
+        renumber(docname, chapter, counts)
+        for section in sections.get(docname, []):
+            renumber(section, chapter, counts)
     return sorted(set(changed))
+
+
+def _toc_sections(env: BuildEnvironment) -> dict[str, list[str]]:
+    """Chapter page -> the pages listed under it in the toc (all levels, in toc order)."""
+    includes = getattr(env, "toctree_includes", {}) or {}
+
+    def below(doc: str) -> list[str]:
+        out = []
+        for kid in includes.get(doc, []):
+            out += [kid, *below(kid)]
+        return out
+
+    return {doc: below(doc) for doc in includes if chapter_of(doc) is not None}
 
 
 def _renumber(app: Sphinx, env: BuildEnvironment) -> Iterable[str]:
     # Runs after Sphinx's TocTreeCollector (priority 500) assigned the book-wide numbers.
-    return renumber_per_chapter(env.toc_fignumbers)
+    return renumber_per_chapter(env.toc_fignumbers, _toc_sections(env))
 
 
 # --- 3. scripts injected twice ----------------------------------------------------------

@@ -285,6 +285,20 @@ def test_renumbering_uses_the_file_name_of_each_chapter() -> None:
     assert module.chapter_tags(["book/intro", "notebooks/07_retrieval"]) == {"chapter_7"}
 
 
+def test_a_section_page_goes_on_from_its_chapters_figure_numbers() -> None:
+    pytest.importorskip("sphinx", reason="sphinx is not installed (book extra)")
+    module = _load_settings_module()
+    numbers = {
+        "notebooks/07_retrieval": {"figure": {"a": (30,), "b": (31,), "c": (32,)}},
+        "book/search_at_scale": {"figure": {"s": (33,)}},
+        "book/glossary": {"figure": {"g": (34,)}},
+    }
+    module.renumber_per_chapter(numbers, {"notebooks/07_retrieval": ["book/search_at_scale"]})
+    assert numbers["notebooks/07_retrieval"]["figure"] == {"a": (7, 1), "b": (7, 2), "c": (7, 3)}
+    assert numbers["book/search_at_scale"]["figure"] == {"s": (7, 4)}
+    assert numbers["book/glossary"]["figure"] == {"g": (34,)}  # not under a chapter
+
+
 def test_pages_do_not_describe_chapters_missing_from_the_toc(built_html: Path) -> None:
     in_toc = _toc_files()
     for number, (docname, phrases) in FUTURE_CHAPTERS.items():
