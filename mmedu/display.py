@@ -79,10 +79,11 @@ class Table:
                    + "".join(f'<th scope="col"{_NUM if r else ""}>{e(c)}</th>'
                            for c, r in zip(self.columns, self._right()))
                    + "</tr></thead><tbody>")
+        right = self._right()
         for i, (label, cells) in enumerate(self.rows):
             tds = []
             for j, text in enumerate(cells):
-                cls = ["num"] if self.numeric[i][j] else []
+                cls = ["num"] if right[j] else []  # a missing value too, under its numbers
                 content = e(text)
                 if (i, self.columns[j]) in self.best:
                     cls.append("best")

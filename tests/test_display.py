@@ -40,6 +40,12 @@ def test_html_is_a_real_table_with_the_best_values_in_bold() -> None:
     assert "|" not in h and "---" not in h
 
 
+def test_a_missing_value_sits_right_aligned_under_the_numbers() -> None:
+    h = table(ROWS)._repr_html_()
+    assert '<td class="num">–</td>' in h
+    assert repr(table(ROWS)).splitlines()[3].split()[2] == "–"
+
+
 def test_html_escapes_labels() -> None:
     h = table({"<b>x</b>": {"a&b": 1.0}})._repr_html_()
     assert "&lt;b&gt;x&lt;/b&gt;" in h and "a&amp;b" in h and "<b>x" not in h
