@@ -44,7 +44,7 @@ Each chapter re-executed top to bottom by `make times` (which runs `scripts/run_
 --times book/run_times.md`), one after the other, under the course's numeric pins (one thread,
 `ATEN_CPU_CAPABILITY={env.get('ATEN_CPU_CAPABILITY', '')}`). Wall-clock seconds, on
 {os.cpu_count()} cores of an {cpu_name()} ({platform.machine()}), {time.strftime('%Y-%m-%d')}.
-The budget is 60 s per chapter on a two-core laptop CPU.
+The budget is 30 s per chapter, 60 s for the capstone (chapter 7), on two cores like these.
 
 | notebook | seconds |
 |---|---|
