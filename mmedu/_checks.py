@@ -7,6 +7,7 @@ what was received, so that a student sees at once which call was wrong.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Sequence
 
@@ -15,8 +16,11 @@ import torch
 
 __all__ = [
     "as_tensor",
+    "check_scalar",
+    "check_bool",
     "check_ndim",
     "check_finite",
+    "check_finite_norms",
     "check_positive_int",
     "check_same_batch",
     "check_choice",
@@ -63,6 +67,65 @@ def check_finite(t: torch.Tensor, name: str) -> None:
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
         n_bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name}: expected finite values, found {n_bad} NaN/inf entries")
+
+
+def check_finite_norms(norms: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` if a row norm overflowed to ``inf`` (finite entries, e.g. 1e20 in
+    float32, whose squares do not fit the dtype): dividing by it would turn the row into zeros."""
+    if not bool(torch.isfinite(norms).all()):
+        rows = (~torch.isfinite(norms.reshape(norms.shape[0], -1))).any(dim=1).nonzero()[:, 0]
+        raise ValueError(f"{name}: the norm of row {int(rows[0])} overflows {norms.dtype} ({rows.numel()} such rows): "
+                         f"its entries are finite but too large; rescale the vectors or use float64")
+
+
+def _type_name(v) -> str:
+    """The type of ``v`` as a reader recognises it: ``float``, ``str``, ``numpy.bool``, ``torch.Tensor``."""
+    t = type(v)
+    module = t.__module__.split(".")[0]
+    return t.__name__ if module == "builtins" else f"{module}.{t.__name__}"
+
+
+def _interval(gt, ge, lt, le) -> str:
+    low = f"({gt:g}" if gt is not None else f"[{ge:g}" if ge is not None else "(-inf"
+    high = f"{lt:g})" if lt is not None else f"{le:g}]" if le is not None else "inf)"
+    return f"{low}, {high}"
+
+
+def check_scalar(v, name: str, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
+                 le: float | None = None, tensor: bool = False) -> float:
+    """Return the real number ``v`` as a ``float`` after checking its type, finiteness and range.
+
+    Accepted: Python ints and floats, NumPy integer and floating scalars (``np.float32(0.1)``),
+    any other :class:`numbers.Real`; with ``tensor=True`` also a one-element real tensor.
+    Refused with ``TypeError``: booleans (``True`` is not a margin), strings, arrays, ``None``.
+    Refused with ``ValueError``: NaN, ``±inf`` and values outside the interval given by
+    ``gt``/``ge`` (lower bound, open/closed) and ``lt``/``le`` (upper bound), e.g.
+    ``"temperature: expected a real number in (0, inf), got -1.0"``.
+    """
+    interval = _interval(gt, ge, lt, le)
+    is_tensor = isinstance(v, torch.Tensor)
+    if is_tensor:
+        ok = tensor and v.numel() == 1 and v.dtype != torch.bool and not v.is_complex()
+    else:
+        ok = isinstance(v, (numbers.Real, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    if not ok:
+        shown = f"tensor of shape {tuple(v.shape)} and dtype {v.dtype}" if is_tensor else f"{_type_name(v)} {v!r}"
+        raise TypeError(f"{name}: expected a real number in {interval}, got {shown}")
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"{name}: expected a finite real number in {interval}, got {x}")
+    if ((gt is not None and not x > gt) or (ge is not None and not x >= ge)
+            or (lt is not None and not x < lt) or (le is not None and not x <= le)):
+        raise ValueError(f"{name}: expected a real number in {interval}, got {x}")
+    return x
+
+
+def check_bool(v, name: str) -> bool:
+    """Return ``v`` as a ``bool``; ``True``/``False`` and NumPy booleans are accepted, anything
+    else (``1``, ``"no"``, ``None``) is a ``TypeError`` naming what was given."""
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    raise TypeError(f"{name}: expected a bool (True or False), got {_type_name(v)} {v!r}")
 
 
 def check_positive_int(v, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:

@@ -42,14 +42,14 @@ Shapes: batch first everywhere, ``x_img: (B, d_img)``, ``x_txt: (B, d_txt)``, lo
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_same_batch
+from ._checks import (as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_same_batch,
+                      check_scalar)
 from .losses import info_nce
 
 __all__ = [
@@ -73,16 +73,12 @@ __all__ = [
 
 
 def _real(v, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) and not (
-        isinstance(v, torch.Tensor) and v.numel() == 1
-    ):
-        raise TypeError(f"{name}: expected a real number, got {type(v).__name__} ({v!r})")
-    x = float(v)
-    if not math.isfinite(x):
-        raise ValueError(f"{name}: expected a finite number, got {x}")
-    if minimum is not None and (x <= minimum if strict else x < minimum):
-        raise ValueError(f"{name}: expected a number {'>' if strict else '>='} {minimum}, got {x}")
-    return x
+    # A real number (NumPy scalars and one-element tensors included) >= minimum (> if strict).
+    if minimum is None:
+        return check_scalar(v, name, tensor=True)
+    if strict:
+        return check_scalar(v, name, gt=minimum, tensor=True)
+    return check_scalar(v, name, ge=minimum, tensor=True)
 
 
 def _logits(x, name: str) -> torch.Tensor:
@@ -392,7 +388,13 @@ class CrossModalGAN(nn.Module):
         return out
 
 
-def _run_eval(model: nn.Module, eval_fn, history: dict[str, list[float]]) -> None:
+def _run_eval(model: nn.Module, eval_fn, history: dict[str, list[float]], training_keys: Sequence[str]) -> None:
+    """Call ``eval_fn(model)`` in eval mode without grad; append its values to ``history``.
+
+    The evaluation's keys are kept apart from the training keys: a key that names a training
+    quantity (``eval_fn`` returning ``{"d_loss": ...}``) would interleave validation values with
+    the per-epoch training means, so it is refused.
+    """
     if eval_fn is None:
         return
     if not callable(eval_fn):
@@ -403,6 +405,11 @@ def _run_eval(model: nn.Module, eval_fn, history: dict[str, list[float]]) -> Non
     model.train()
     if not isinstance(out, dict):
         raise TypeError(f"eval_fn: expected it to return a dict of floats, got {type(out).__name__}")
+    clash = [k for k in out if k in training_keys]
+    if clash:
+        raise ValueError(f"eval_fn: returned the key(s) {clash}, which name training quantities "
+                         f"{list(training_keys)} of the history; give evaluation results their own names "
+                         f"(e.g. 'val_{clash[0]}')")
     for k, v in out.items():
         history.setdefault(k, []).append(float(v))
 
@@ -436,7 +443,8 @@ def fit_gan(
         d_steps: discriminator updates per generator update.
         seed: seeds the shuffling (a local ``torch.Generator``; no global RNG is touched).
         eval_fn: optional ``eval_fn(model) -> {name: float}`` called after every epoch (in eval
-            mode, without grad), e.g. a validation metric; its values are added to the history.
+            mode, without grad), e.g. a validation metric; its values are added to the history
+            under their own keys, which must differ from the training keys (``ValueError``).
 
     Returns:
         ``{"d_loss", "d_acc", "g_loss", "paired_loss"}``: one mean per epoch each, plus the keys
@@ -467,7 +475,7 @@ def fit_gan(
                 sums[k] += out[k]
         for k in sums:
             history[k].append(sums[k] / n_batches)
-        _run_eval(model, eval_fn, history)
+        _run_eval(model, eval_fn, history, keys)
     return history
 
 
@@ -535,9 +543,13 @@ def triplet_loss(
     pairs of :math:`\max(0, m - s(a_i, o_j) + \max_k s(a_i, o_k))`.  Both cost O(B^2).  The
     two directions (anchor -> other, other -> anchor) are averaged.
 
+    **A batch of a single class** (with ``labels``) has no negative for any anchor, hence no
+    triplet: its loss is 0, with a zero gradient, so a minibatch that happens to hold one class
+    does not stop training (:func:`fit_acmr` with ``triplet="label"``).
+
     Args:
-        anchor: (B, D); other: (B, D) (the other modality, same space; B >= 2).
-        labels: None or (B,) integer labels; every anchor needs a negative.
+        anchor: (B, D); other: (B, D) (the other modality, same space; B >= 2), finite.
+        labels: None or (B,) integer labels.
         margin: the margin :math:`m` >= 0.
 
     Returns:
@@ -552,6 +564,8 @@ def triplet_loss(
     n = a.shape[0]
     if n < 2:
         raise ValueError(f"anchor: expected a batch of at least 2 rows (negatives come from the batch), got {n}")
+    check_finite(a, "anchor")
+    check_finite(o, "other")
     m = _real(margin, "margin", minimum=0.0)
     s = F.normalize(a, dim=1) @ F.normalize(o.to(a), dim=1).T  # (B, B)
     if labels is None:
@@ -564,8 +578,10 @@ def triplet_loss(
         if lab.shape[0] != n:
             raise ValueError(f"labels: expected {n} labels (one per row), got {lab.shape[0]}")
         pos = lab[:, None] == lab[None, :]
-        if bool(pos.all(dim=1).any()):
-            raise ValueError("labels: every row needs a negative (a row with another label) in the batch")
+        # A row without a negative shares its label with every row, so then all rows do:
+        # a batch of one class, which has no triplet at all.
+        if bool(pos.all()):
+            return s.sum() * 0.0
     total = s.new_zeros(())
     for sim in (s, s.T):  # pos is symmetric
         if labels is None:
@@ -721,7 +737,8 @@ def fit_acmr(
         seed: seeds the shuffling (a local generator; initialise the model under
             ``mmedu.training.set_seed`` for reproducible weights).
         eval_fn: optional ``eval_fn(model) -> {name: float}`` called after every epoch (in eval
-            mode, without grad); its values are added to the history.
+            mode, without grad); its values are added to the history under their own keys,
+            which must differ from the training keys (``ValueError``).
 
     Returns:
         ``{"label", "triplet", "modality", "modality_acc"}``: one mean per epoch each, plus the
@@ -762,6 +779,6 @@ def fit_acmr(
                 sums[k] += float(parts[k].detach())
         for k in sums:
             history[k].append(sums[k] / n_batches)
-        _run_eval(model, eval_fn, history)
+        _run_eval(model, eval_fn, history, keys)
     model.eval()
     return history

@@ -34,11 +34,12 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._checks import as_tensor, check_finite, check_ndim, check_positive_int
+from ._checks import as_tensor, check_bool, check_finite, check_ndim, check_positive_int, check_scalar
 from .fusion import Fusion
 
 __all__ = ["scaled_dot_product_attention", "MultiHeadAttention", "CrossModalAttention", "AttentionFusion"]
@@ -73,6 +74,9 @@ def _check_qkv(q, k, v) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple
             f"q, k: expected the same feature size d, got q {tuple(q.shape)} (d={q.shape[-1]}) "
             f"and k {tuple(k.shape)} (d={k.shape[-1]})"
         )
+    if q.shape[-1] == 0:
+        raise ValueError(f"q, k: expected a feature size d >= 1 (scores are dot products of d features), "
+                         f"got q {tuple(q.shape)} and k {tuple(k.shape)}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(
             f"k, v: expected the same number of keys and values L_k, got k {tuple(k.shape)} "
@@ -118,7 +122,8 @@ def scaled_dot_product_attention(
         need_weights: return the attention weights.  With ``False`` the output is computed by
             :func:`torch.nn.functional.scaled_dot_product_attention` (its fused CPU/CUDA
             kernels: faster, no ``(L_q, L_k)`` matrix kept) and ``weights`` is ``None``.
-        scale: multiplies the scores; default ``1 / sqrt(d)``.
+        scale: multiplies the scores, a real number > 0 (NumPy scalars accepted); default
+            ``1 / sqrt(d)``.
 
     Returns:
         ``(out, weights)``: ``out (..., L_q, d_v)``; ``weights (..., L_q, L_k)`` whose rows
@@ -128,18 +133,19 @@ def scaled_dot_product_attention(
     (in both paths, on every device), and finite gradients.
 
     Raises:
-        TypeError: a non-float ``q/k/v``, mixed dtypes, a non-boolean mask.
-        ValueError: rank < 2, ``d`` of ``q`` and ``k`` differ, ``L_k`` of ``k`` and ``v``
-            differ, batch dimensions that do not broadcast, a mask of the wrong shape, NaN/inf.
+        TypeError: a non-float ``q/k/v``, mixed dtypes, a non-boolean mask, a ``scale`` that
+            is not a real number, a non-bool ``need_weights``.
+        ValueError: rank < 2, ``d`` of ``q`` and ``k`` differ or is 0, ``L_k`` of ``k`` and
+            ``v`` differ, batch dimensions that do not broadcast, a mask of the wrong shape,
+            NaN/inf, ``scale <= 0``.
     """
     q, k, v, batch = _check_qkv(q, k, v)
-    if not isinstance(need_weights, bool):
-        raise TypeError(f"need_weights: expected a bool, got {type(need_weights).__name__}")
+    need_weights = check_bool(need_weights, "need_weights")
     d = q.shape[-1]
     if scale is None:
         scale = 1.0 / math.sqrt(d)
-    elif isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
-        raise TypeError(f"scale: expected a finite real number or None, got {scale!r}")
+    else:
+        scale = check_scalar(scale, "scale", gt=0)
     l_q, l_k = q.shape[-2], k.shape[-2]
     empty_rows = None
     if mask is not None:
@@ -213,7 +219,14 @@ class MultiHeadAttention(nn.Module):
 
     def _check(self, x, name: str, dim: int, doc: str) -> torch.Tensor:
         w = self.q_proj.weight
-        t = as_tensor(x, name, floating=True)
+        t = as_tensor(x, name)
+        # A tensor or array keeps its own precision: casting float64 down (or float16 up) to the
+        # parameters' dtype would compute in a precision the caller did not choose.
+        if isinstance(x, (torch.Tensor, np.ndarray)) and t.is_floating_point() and t.dtype != w.dtype:
+            raise TypeError(
+                f"{name}: expected dtype {w.dtype} (the module's parameters), got {t.dtype}; convert the "
+                f"input (x.to({w.dtype})) or the module (module.to({t.dtype}))")
+        t = as_tensor(t, name, floating=True)
         check_ndim(t, name, 3, doc)
         if t.shape[-1] != dim:
             raise ValueError(f"{name}: expected shape {doc} with feature size {dim}, got {tuple(t.shape)}")
@@ -239,17 +252,22 @@ class MultiHeadAttention(nn.Module):
             value: ``(B, L_k, vdim)``.
             key_mask: ``(B, L_k)`` bool, ``True`` = a real key that takes part, ``False`` =
                 padding.  (torch's ``key_padding_mask`` is its negation, ``~key_mask``.)
-            attn_mask: bool, broadcastable to ``(B, H, L_q, L_k)`` (e.g. ``(L_q, L_k)``),
-                ``True`` = takes part.  Combined with ``key_mask`` by logical and.
-            need_weights: return the weights; ``False`` takes torch's fused kernel.
-            average_weights: weights averaged over the heads ``(B, L_q, L_k)``, or per head
-                ``(B, H, L_q, L_k)``.
+            attn_mask: bool, ``True`` = takes part; ``(L_q, L_k)`` (the same for every item
+                and head), ``(B, L_q, L_k)`` (one per item, the same for every head) or 4-D,
+                broadcastable to ``(B, H, L_q, L_k)`` (per head: ``(1, H, L_q, L_k)``).
+                Combined with ``key_mask`` by logical and.  (torch's 3-D ``attn_mask`` is
+                ``(B * H, L_q, L_k)`` with ``True`` = ignore.)
+            need_weights: return the weights (a bool); ``False`` takes torch's fused kernel.
+            average_weights: (a bool) weights averaged over the heads ``(B, L_q, L_k)``, or per
+                head ``(B, H, L_q, L_k)``.
 
         Returns:
             ``(out (B, L_q, E), weights or None)``.  A query with no key that takes part gets
             zero weights and the output ``out_proj(0)`` (its bias).
         """
         e, h = self.embed_dim, self.num_heads
+        need_weights = check_bool(need_weights, "need_weights")
+        average_weights = check_bool(average_weights, "average_weights")
         query = self._check(query, "query", e, f"(B, L_q, {e})")
         key = self._check(key, "key", self.kdim, f"(B, L_k, {self.kdim})")
         value = self._check(value, "value", self.vdim, f"(B, L_k, {self.vdim})")
@@ -266,7 +284,17 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(f"key_mask: expected shape ({b}, {l_k}), got {tuple(km.shape)}")
             mask = km[:, None, None, :]  # (B, 1, 1, L_k)
         if attn_mask is not None:
-            am = _check_mask(attn_mask, "attn_mask", (b, h, l_q, l_k), query.device)
+            if not isinstance(attn_mask, torch.Tensor):
+                attn_mask = as_tensor(attn_mask, "attn_mask")
+            if attn_mask.ndim == 3:
+                # one mask per item (B, L_q, L_k), the same for every head
+                try:
+                    am = _check_mask(attn_mask, "attn_mask", (b, l_q, l_k), query.device)[:, None]
+                except ValueError as exc:
+                    raise ValueError(f"{exc}: a 3-D attn_mask is one mask per item (B, L_q, L_k); "
+                                     f"per head, pass (1, H, L_q, L_k) or (B, H, L_q, L_k)") from None
+            else:
+                am = _check_mask(attn_mask, "attn_mask", (b, h, l_q, l_k), query.device)
             mask = am if mask is None else mask & am
         return self._attend(query, key, value, mask, need_weights, average_weights)
 

@@ -21,7 +21,8 @@ read with ``numpy.load(allow_pickle=False)``.
 Only the images that have a feature row are used, in the order of ``image_ids.npy``; every
 one of them must appear in the JSON.  Captions follow the JSON's annotation order (or the
 order of ``caption_ids.npy`` when caption features are given); a caption whose image has no
-feature row is an error unless ``drop_missing=True``.  Every problem (missing file, malformed
+feature row is an error unless ``drop_missing=True``, and so is an image with features but no
+caption (it would have no positive for image-to-text retrieval).  Every problem (missing file, malformed
 JSON, duplicated or unknown ids, wrong shapes, NaN features) is a ``FileNotFoundError`` or
 ``ValueError`` that says which file and what was expected.
 """
@@ -97,9 +98,16 @@ def _file(folder: Path, name: str | None, what: str) -> Path:
 
 def _array(path: Path, what: str) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        x = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise ValueError(f"{what}: {path} could not be read as a plain NumPy array ({exc})") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive (np.savez) saved under a .npy name
+        names = list(getattr(x, "files", []))
+        if hasattr(x, "close"):
+            x.close()
+        raise ValueError(f"{what}: expected one NumPy array (np.save) in {path}, got a {type(x).__name__} "
+                         f"archive of arrays {names} (np.savez); save the array itself with np.save")
+    return x
 
 
 def _id_array(path: Path, what: str) -> np.ndarray:
@@ -134,6 +142,9 @@ def _annotations(path: Path) -> tuple[dict[int, str], list[tuple[int, int, str]]
             data = json.load(fh)
     except json.JSONDecodeError as exc:
         raise ValueError(f"annotations: {path} is not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"annotations: {path} is not UTF-8 text, as JSON files are ({exc}); "
+                         "re-save it as UTF-8") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise ValueError(f"annotations: expected a JSON object with lists 'images' and 'annotations' "
@@ -187,7 +198,9 @@ def load_coco_captions(
 
     Raises:
         FileNotFoundError: the folder or a named file does not exist.
-        ValueError: malformed JSON, duplicated or unknown ids, wrong shapes or dtypes, NaN.
+        ValueError: malformed or non-UTF-8 JSON, duplicated or unknown ids, wrong shapes or
+            dtypes, NaN, an image with features but no caption, an ``.npz`` archive in place of
+            an ``.npy`` array.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -226,6 +239,13 @@ def load_coco_captions(
             cap_x = cap_x[torch.as_tensor(keep, dtype=torch.int64)]
     if not anns:
         raise ValueError(f"annotations: no caption left for the {len(img_ids)} images with features")
+    described = {a[1] for a in anns}
+    bare = [int(i) for i in img_ids if int(i) not in described]
+    if bare:
+        # such an image has no positive for image -> text retrieval: recall_at_k would fail later
+        raise ValueError(f"annotations: {len(bare)} images with a feature row in {image_ids} have no caption "
+                         f"(first: image {bare[0]}, {images[bare[0]]!r}); every image needs at least one "
+                         "caption (remove its row from the image ids and features)")
     return CocoCaptions(
         image_ids=torch.from_numpy(img_ids),
         file_names=[images[int(i)] for i in img_ids],

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._checks import as_tensor, check_choice, check_positive_int, check_same_batch
+from ._checks import as_tensor, check_choice, check_positive_int, check_same_batch, check_scalar
 from .audio import SAMPLE_RATE
 
 __all__ = [
@@ -294,8 +294,7 @@ def corrupt(x, kind: str, level: float, generator: torch.Generator | None = None
     """
     x = as_tensor(x, "x", floating=True)
     check_choice(kind, "kind", ("gaussian", "occlude"))
-    if level < 0 or (kind == "occlude" and level > 1):
-        raise ValueError(f"level: expected {'[0, 1]' if kind == 'occlude' else '>= 0'} for {kind!r}, got {level}")
+    level = check_scalar(level, f"level (for {kind!r})", ge=0, le=1 if kind == "occlude" else None, tensor=True)
     if kind == "gaussian":
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu").to(x.device)
         return x + level * noise

@@ -12,7 +12,11 @@ check function, whose code gives the answer away.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["NotYet", "correct"]
+
+_NUMBER = re.compile(r"[0-9]+\.[0-9]+")  # "4.1", "0.3", "12.10": chapter, dot, exercise
 
 
 class NotYet(AssertionError):
@@ -35,4 +39,9 @@ def correct(exercise: str, detail: str = "") -> None:
     """
     if not isinstance(exercise, str) or not exercise:
         raise TypeError(f"exercise must be a non-empty string such as '4.1', got {exercise!r}")
+    if not _NUMBER.fullmatch(exercise):
+        raise ValueError(f"exercise must be an exercise number 'chapter.n' such as '4.1', got {exercise!r}")
+    if not isinstance(detail, str):
+        raise TypeError(f"detail must be a string (a remark such as 'finite for extreme logits'), "
+                        f"got {type(detail).__name__} {detail!r}")
     print(f"Exercise {exercise}: correct{', ' + detail if detail else ''}.")

@@ -40,7 +40,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_tensor, check_choice, check_finite, check_ndim
+from ._checks import as_tensor, check_bool, check_choice, check_finite, check_ndim, check_scalar
 
 __all__ = ["similarity_matrix", "info_nce", "vse_hinge"]
 
@@ -69,18 +69,14 @@ def similarity_matrix(a, b) -> torch.Tensor:
 
 
 def _temperature(temperature, like: torch.Tensor) -> torch.Tensor | float:
-    if isinstance(temperature, torch.Tensor):
+    if isinstance(temperature, torch.Tensor):  # possibly learnable: keep the graph
         if temperature.numel() != 1:
             raise ValueError(f"temperature: expected a scalar, got shape {tuple(temperature.shape)}")
         value = float(temperature.detach())
-        t = temperature.reshape(()).to(like.device)
-    elif isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
-        value = t = float(temperature)
-    else:
-        raise TypeError(f"temperature: expected a positive float or a 0-d tensor, got {type(temperature).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"temperature: expected a positive finite value, got {value}")
-    return t
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"temperature: expected a real number in (0, inf), got {value}")
+        return temperature.reshape(()).to(like.device)
+    return check_scalar(temperature, "temperature", gt=0)
 
 
 def info_nce(a, b, temperature=0.07) -> torch.Tensor:
@@ -88,7 +84,7 @@ def info_nce(a, b, temperature=0.07) -> torch.Tensor:
 
     Args:
         a, b: the two modalities' embeddings; row ``i`` of each is pair ``i`` (B >= 2).
-        temperature: :math:`\tau > 0`, a float or a 0-d tensor (learnable: pass e.g.
+        temperature: :math:`\tau > 0`, a number (NumPy scalars too) or a 0-d tensor (learnable: pass e.g.
             ``log_tau.exp()`` of your own ``nn.Parameter``; the gradient reaches it).
 
     Returns:
@@ -113,12 +109,8 @@ def vse_hinge(a, b, margin: float = 0.2, hardest: bool = True, reduction: str = 
     Returns:
         A scalar >= 0.
     """
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)):
-        raise TypeError(f"margin: expected a float >= 0, got {type(margin).__name__}")
-    if not (math.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin: expected a finite float >= 0, got {margin}")
-    if not isinstance(hardest, bool):
-        raise TypeError(f"hardest: expected a bool, got {type(hardest).__name__}")
+    margin = check_scalar(margin, "margin", ge=0)
+    hardest = check_bool(hardest, "hardest")
     check_choice(reduction, "reduction", ["mean", "sum"])
     s = similarity_matrix(a, b)
     pos = s.diagonal()

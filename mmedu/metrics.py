@@ -57,7 +57,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int
+from ._checks import as_tensor, check_choice, check_finite, check_finite_norms, check_ndim, check_positive_int
 
 __all__ = [
     "cosine_similarity",
@@ -152,7 +152,8 @@ def cosine_similarity(a, b, eps: float = 1e-8) -> torch.Tensor:
     ``S[i, j] = <a_i, b_j> / (max(|a_i|, eps) * max(|b_j|, eps))`` — a zero
     vector gets similarity 0 with everything instead of NaN.  NaN or infinite
     entries are refused (``ValueError``): they would turn into NaN scores,
-    which every other function here refuses.
+    which every other function here refuses; so is a row whose norm overflows
+    the dtype (finite entries such as 1e20 in float32), which would score 0.
 
     Args:
         a: (Q, D) query embeddings.
@@ -174,8 +175,11 @@ def cosine_similarity(a, b, eps: float = 1e-8) -> torch.Tensor:
         raise ValueError(f"a and b: expected the same device, got a: {a.device}, b: {b.device}")
     dtype = torch.promote_types(a.dtype, b.dtype)
     a, b = a.to(dtype), b.to(dtype)
-    a = a / a.norm(dim=1, keepdim=True).clamp_min(eps)
-    b = b / b.norm(dim=1, keepdim=True).clamp_min(eps)
+    norm_a, norm_b = a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True)
+    check_finite_norms(norm_a, "a")
+    check_finite_norms(norm_b, "b")
+    a = a / norm_a.clamp_min(eps)
+    b = b / norm_b.clamp_min(eps)
     return a @ b.T
 
 

@@ -15,7 +15,9 @@ each block's top-:math:`k`.  Extra memory is ``O(chunk_size + Q k)`` whatever ``
 
 **Ties are broken deterministically: among equal scores the lowest id comes first.**  The
 results therefore do not depend on the chunk size, the order in which vectors were added or
-the device.  (``torch.topk`` alone does not promise any order among ties.)
+the device.  (``torch.topk`` alone does not promise any order among ties.)  The rule costs
+little: a row whose k-th and (k+1)-th scores differ has a unique top-k set, which only needs
+sorting; the tie rule proper runs only on the rows with a tie at the cut-off.
 
 Example::
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int
+from ._checks import as_tensor, check_choice, check_finite, check_finite_norms, check_ndim, check_positive_int
 
 __all__ = ["ExactIndex", "exact_search", "METRICS"]
 
@@ -39,9 +41,34 @@ _CHUNK_ELEMENTS = 2**22
 def _topk_in_block(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k of every row of ``scores: (B, n)``, ties to the lowest column; sorted best first.
 
-    Returns ``(values (B, k), columns (B, k))``.  Cost: one ``topk`` and a few linear passes
-    (no full sort of the row): items strictly above the k-th value are all kept; of the items
-    equal to it, the ones with the lowest columns fill the remaining places.
+    Returns ``(values (B, k), columns (B, k))``.  One ``topk(k + 1)`` per row decides which rows
+    need the tie rule at the cut-off: where the k-th value is strictly above the (k+1)-th, the
+    top-k *set* is unique and only its order has to be fixed (by value, then column: a sort of
+    k items).  Rows with a tie at the cut-off (or a NaN score) go through
+    :func:`_topk_in_block_ties`, which picks the lowest columns among the tied items.  The result
+    is the same as :func:`_topk_in_block_ties` on every row; only the cost differs.
+    """
+    n = scores.shape[1]
+    if k >= n:  # every column is kept
+        return _topk_in_block_ties(scores, k)
+    top_v, top_c = scores.topk(k + 1, dim=1)  # sorted, best first (NaN first)
+    clear = (top_v[:, k - 1] > top_v[:, k]) & ~top_v[:, 0].isnan()
+    cols = top_c[:, :k].sort(dim=1).values  # column order = tie order
+    vals = scores.gather(1, cols)
+    order = vals.sort(dim=1, descending=True, stable=True).indices
+    vals, cols = vals.gather(1, order), cols.gather(1, order)
+    if not bool(clear.all()):
+        tied = (~clear).nonzero()[:, 0]
+        vals[tied], cols[tied] = _topk_in_block_ties(scores[tied], k)
+    return vals, cols
+
+
+def _topk_in_block_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_topk_in_block` for rows with ties at the cut-off (correct for any row).
+
+    Cost: one ``topk`` and a few linear passes (no full sort of the row): items strictly above
+    the k-th value are all kept; of the items equal to it, the ones with the lowest columns fill
+    the remaining places.
     """
     kth = scores.topk(k, dim=1).values[:, -1:]  # (B, 1): the k-th largest value of each row
     above = scores > kth
@@ -120,6 +147,7 @@ class ExactIndex:
         check_finite(t, name)
         if self.metric == "cosine":
             norms = t.norm(dim=1, keepdim=True)
+            check_finite_norms(norms, name)
             zero = (norms[:, 0] == 0).nonzero()[:, 0]
             if zero.numel():
                 raise ValueError(f"{name}: metric 'cosine' needs non-zero vectors, row {int(zero[0])} is all zeros "

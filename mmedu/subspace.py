@@ -55,14 +55,12 @@ sum, negated, and differentiable.
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
-from ._checks import as_tensor, check_finite, check_ndim, check_positive_int, check_same_batch
+from ._checks import as_tensor, check_finite, check_ndim, check_positive_int, check_same_batch, check_scalar
 
 __all__ = ["OrthogonalProjectionResult", "orthogonal_projection", "CCA", "cca_loss"]
 
@@ -72,14 +70,6 @@ def _view(x, name: str) -> torch.Tensor:
     check_ndim(t, name, 2, "(N, d)")
     check_finite(t, name)
     return t
-
-
-def _check_real(v, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(v).__name__} ({v!r})")
-    if not math.isfinite(v):
-        raise ValueError(f"{name}: expected a finite real number, got {v!r}")
-    return float(v)
 
 
 def _top_eigvecs(a: torch.Tensor, k: int) -> torch.Tensor:
@@ -165,7 +155,7 @@ def orthogonal_projection(
         raise ValueError(f"X1 and X2: expected the same device, got {x1.device} and {x2.device}")
     d = x1.shape[1]
     k = check_positive_int(k, "k", maximum=d)
-    lam = _check_real(lam, "lam")
+    lam = check_scalar(lam, "lam")
     max_iter = check_positive_int(max_iter, "max_iter")
     out_dtype = torch.promote_types(x1.dtype, x2.dtype)
     x1, x2 = x1.double(), x2.double()
@@ -243,9 +233,7 @@ class CCA:
 
     def __init__(self, n_components: int, reg: float = 0.0) -> None:
         self.n_components = check_positive_int(n_components, "n_components")
-        self.reg = _check_real(reg, "reg")
-        if self.reg < 0:
-            raise ValueError(f"reg: expected a value >= 0, got {reg}")
+        self.reg = check_scalar(reg, "reg", ge=0)
 
     @property
     def weights_(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -355,9 +343,7 @@ def cca_loss(h1: torch.Tensor, h2: torch.Tensor, k: int | None = None, reg: floa
     n = check_same_batch([h1, h2], ["h1", "h2"])
     if n < 2:
         raise ValueError(f"h1, h2: expected at least 2 samples, got {n}")
-    reg = _check_real(reg, "reg")
-    if reg <= 0:
-        raise ValueError(f"reg: expected a value > 0, got {reg}")
+    reg = check_scalar(reg, "reg", gt=0)
     d1, d2 = h1.shape[1], h2.shape[1]
     k = min(d1, d2) if k is None else check_positive_int(k, "k", maximum=min(d1, d2))
     out_dtype = torch.promote_types(h1.dtype, h2.dtype)

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int
+from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_scalar
 
 __all__ = [
     "LOGVAR_RANGE",
@@ -108,6 +108,14 @@ def _flat_batch(x, name: str, like: torch.Tensor, dim: int) -> torch.Tensor:
         raise ValueError(f"{name}: expected {dim} features per item, got shape {tuple(t.shape)} "
                          f"({t.shape[1]} after flattening)")
     return t
+
+
+def _batch_mean(values: torch.Tensor, name: str) -> torch.Tensor:
+    """The mean of per-item values ``(B,)``; an empty batch (whose mean is NaN) is refused."""
+    if values.shape[0] == 0:
+        raise ValueError(f"{name}: expected a batch of at least one item, got an empty batch (B = 0), "
+                         "whose mean loss is undefined")
+    return values.mean()
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -392,8 +400,11 @@ class VAE(nn.Module):
         return elbo(_nll(self.likelihood, out["output"], t), out["mu"], out["logvar"], beta)
 
     def loss(self, x: torch.Tensor, generator: torch.Generator | None = None, beta: float = 1.0) -> torch.Tensor:
-        """Negative ELBO averaged over the batch (scalar, nats per item): what training minimises."""
-        return -self.elbo(x, generator, beta).mean()
+        """Negative ELBO averaged over the batch (scalar, nats per item): what training minimises.
+
+        An empty batch has no mean: ``ValueError``.
+        """
+        return -_batch_mean(self.elbo(x, generator, beta), "x")
 
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, n_samples: int = 100,
@@ -442,9 +453,9 @@ class _MultimodalVAE(nn.Module):
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
         weights = {m: 1.0 for m in self.modalities} if weights is None else dict(weights)
-        if set(weights) != set(self.modalities) or any(float(w) < 0 for w in weights.values()):
+        if set(weights) != set(self.modalities):
             raise ValueError(f"weights: expected a non-negative weight per modality {list(self.modalities)}, got {weights!r}")
-        self.weights = {m: float(w) for m, w in weights.items()}
+        self.weights = {m: check_scalar(w, f"weights[{m!r}]", ge=0, tensor=True) for m, w in weights.items()}
         self.experts = nn.ModuleDict({m: _Expert(d, hidden_dim, self.latent_dim) for m, d in self.input_dims.items()})
         self.decoders = nn.ModuleDict({m: _mlp([self.latent_dim, hidden_dim, d]) for m, d in self.input_dims.items()})
 
@@ -536,6 +547,8 @@ class _MultimodalVAE(nn.Module):
             from_modality: a modality name, a list of names (joint conditioning), or ``None`` for
                 unconditional samples from the prior (then give ``n`` and no ``x``).
             to_modality: the modality to produce.
+            n: the number of prior samples (with ``from_modality=None``).  With ``x`` there is
+                one output per row of ``x``; an ``n`` that differs from that is an error.
             sample: draw ``z`` from the posterior (``True``) or use its mean (``False``, default;
                 for the mixture, the mean of one randomly chosen expert).
             generator: randomness of ``z`` (and of the mixture's choice).
@@ -550,7 +563,12 @@ class _MultimodalVAE(nn.Module):
             n = check_positive_int(n, "n")
             z = _randn((n, self.latent_dim), self._like(), generator)
             return self.decode(z, to_modality)
+        if n is not None:
+            n = check_positive_int(n, "n")
         z = self._latent(self._source(x, from_modality), sample, generator)
+        if n is not None and z.shape[0] != n:
+            raise ValueError(f"n: generating from {from_modality!r} gives one output per row of x "
+                             f"({z.shape[0]} rows), got n={n}; leave n out (it is for from_modality=None)")
         return self.decode(z, to_modality)
 
     def _latent(self, x, sample, generator):
@@ -611,7 +629,7 @@ class MVAE(_MultimodalVAE):
         if len(x) > 1:
             for m in x:
                 total = total - self.elbo({m: x[m]}, generator, beta)
-        return total.mean()
+        return _batch_mean(total, "inputs")
 
     def _latent(self, x, sample, generator):
         mu, logvar = self.encode(x)
@@ -657,7 +675,7 @@ class MMVAE(_MultimodalVAE):
     def loss(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None,
              beta: float = 1.0) -> torch.Tensor:
         """Training loss (scalar): minus the batch mean of the stratified ELBO."""
-        return -self.elbo(inputs, generator, beta).mean()
+        return -_batch_mean(self.elbo(inputs, generator, beta), "inputs")
 
     def encode(self, inputs: Mapping[str, torch.Tensor], mask=None,
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

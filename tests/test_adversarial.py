@@ -4,6 +4,7 @@ discriminator (closed form on a 1-D case, and a trained D approaching it), gradi
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -72,12 +73,20 @@ def test_losses_match_torch_bce_with_logits(rng):
     torch.testing.assert_close(generator_loss_minimax(f), -F.binary_cross_entropy_with_logits(f, torch.zeros(70)))
 
 
-def test_losses_are_finite_for_extreme_logits():
+def test_losses_are_finite_and_exact_for_extreme_logits():
+    # -log sigmoid(-200) = 200 + log(1 + e^-200) = 200 to float precision; a log(sigmoid(.))
+    # implementation gives inf here (sigmoid(-200) underflows to 0 in float32)
     big = torch.tensor([200.0, -200.0])
     for value in (discriminator_loss(big, big), generator_loss_minimax(big), generator_loss_nonsaturating(big)):
         assert torch.isfinite(value)
-    # the naive log(sigmoid(.)) overflows where logsigmoid does not
-    assert torch.isinf(torch.log(torch.sigmoid(torch.tensor(-200.0))))
+    real, fake = torch.tensor([-200.0]), torch.tensor([200.0])  # D as wrong as it can be
+    assert discriminator_loss(real, fake).item() == pytest.approx(400.0, rel=1e-6)
+    assert generator_loss_nonsaturating(real).item() == pytest.approx(200.0, rel=1e-6)
+    assert generator_loss_minimax(fake).item() == pytest.approx(-200.0, rel=1e-6)
+    # and the gradients are finite and exact: d/da -log sigmoid(a) = -(1 - sigmoid(a)) = -1 at a = -200
+    a = torch.tensor([-200.0], requires_grad=True)
+    (grad,) = torch.autograd.grad(generator_loss_nonsaturating(a), a)
+    assert grad.item() == pytest.approx(-1.0)
 
 
 def test_minimax_saturates_where_nonsaturating_does_not():
@@ -189,8 +198,10 @@ def test_gradient_reversal_inside_a_network_flips_only_the_layers_below(rng):
 
 
 def test_gradient_reversal_errors():
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match=r"lambda_: expected a real number in \[0, inf\), got -1.0"):
         GradientReversal(-1.0)
+    with pytest.raises(TypeError, match="lambda_: expected a real number .* got bool True"):
+        GradientReversal(True)
     with pytest.raises(ValueError, match="finite"):
         gradient_reversal(torch.zeros(2), float("nan"))
     with pytest.raises(TypeError, match="torch.Tensor"):
@@ -268,6 +279,27 @@ def test_fit_gan_is_reproducible_and_eval_fn_is_recorded():
     assert a == b and len(a["norm"]) == 2
 
 
+def test_eval_results_never_mix_with_training_keys():
+    # An eval_fn whose key names a training quantity used to interleave its values with the
+    # per-epoch training means (d_loss: [1.43, 99.0, 1.41, 99.0]); now that is an error, and
+    # evaluation keys of their own sit beside untouched training keys.
+    x_img, x_txt, labels = planted(n=64)
+
+    def gan():
+        torch.manual_seed(3)
+        return CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,))
+
+    plain = fit_gan(gan(), x_img, x_txt, epochs=2, batch_size=32, seed=5)
+    with pytest.raises(ValueError, match=r"eval_fn: returned the key\(s\) \['d_loss'\].*'val_d_loss'"):
+        fit_gan(gan(), x_img, x_txt, epochs=2, batch_size=32, seed=5, eval_fn=lambda m: {"d_loss": 99.0})
+    apart = fit_gan(gan(), x_img, x_txt, epochs=2, batch_size=32, seed=5, eval_fn=lambda m: {"val_d_loss": 99.0})
+    assert apart == {**plain, "val_d_loss": [99.0, 99.0]}
+    assert all(len(v) == 2 for v in apart.values())
+    with pytest.raises(ValueError, match=r"\['label'\]"):
+        fit_acmr(ACMR(20, 15, d_common=4, n_classes=5, hidden=()), x_img, x_txt, labels, epochs=1,
+                 batch_size=32, eval_fn=lambda m: {"label": 0.0, "val R@10": 0.5})
+
+
 def test_contrastive_paired_loss_is_info_nce():
     torch.manual_seed(0)
     gan = CrossModalGAN(4, 3, hidden_g=(), paired="contrastive", temperature=0.5)
@@ -333,6 +365,35 @@ def test_triplet_loss_against_a_brute_force_loop(rng):
     assert triplet_loss(e, e, margin=0.5).item() == 0.0
 
 
+def test_triplet_loss_refuses_nan_in_both_modes():
+    a, o = torch.randn(4, 3), torch.randn(4, 3)
+    bad = a.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="anchor: expected finite values"):
+        triplet_loss(bad, o)  # labels=None used to return NaN
+    with pytest.raises(ValueError, match="other: expected finite values"):
+        triplet_loss(a, bad, torch.tensor([0, 0, 1, 1]))
+
+
+def test_triplet_loss_of_a_one_class_batch_is_zero_with_a_zero_gradient():
+    a = torch.randn(4, 3, requires_grad=True)
+    o = torch.randn(4, 3)
+    loss = triplet_loss(a, o, torch.tensor([2, 2, 2, 2]))
+    assert loss.item() == 0.0
+    (grad,) = torch.autograd.grad(loss, a)
+    assert torch.equal(grad, torch.zeros_like(a))
+
+
+def test_scalar_options_accept_numpy_scalars():
+    a, o = torch.randn(5, 3), torch.randn(5, 3)
+    assert torch.equal(triplet_loss(a, o, margin=np.float32(0.25)), triplet_loss(a, o, margin=0.25))
+    assert GradientReversal(np.float32(0.5)).lambda_ == 0.5
+    assert GradientReversal(np.int64(2)).lambda_ == 2.0
+    assert CrossModalGAN(3, 2, temperature=np.float32(0.5)).temperature == 0.5
+    with pytest.raises(TypeError, match=r"margin: expected a real number in \[0, inf\), got numpy.bool"):
+        triplet_loss(a, o, margin=np.bool_(True))
+
+
 def test_acmr_shapes_and_losses():
     torch.manual_seed(0)
     model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(16,))
@@ -342,6 +403,20 @@ def test_acmr_shapes_and_losses():
     parts = model.losses(x_img, x_txt, labels)
     assert set(parts) == {"label", "triplet", "modality", "modality_acc"}
     assert all(torch.isfinite(v) for v in parts.values())
+
+
+
+def test_acmr_label_loss_is_cross_entropy_over_both_modalities():
+    # the label loss is one classifier's cross-entropy on the codes of both modalities: with as
+    # many image as text codes, that is F.cross_entropy over the 2B codes at once
+    torch.manual_seed(0)
+    model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(16,))
+    x_img, x_txt, labels = planted(n=32)
+    codes = torch.cat([model.encode_image(x_img), model.encode_text(x_txt)])
+    want = F.cross_entropy(model.label_classifier(codes), torch.cat([labels, labels]))
+    torch.testing.assert_close(model.losses(x_img, x_txt, labels)["label"], want)
+    # an untrained classifier on 5 classes: close to the uniform guess's log(5)
+    assert abs(want.item() - math.log(5)) < 1.0
 
 
 def test_acmr_modality_gradient_is_reversed_for_the_projectors():
@@ -386,6 +461,19 @@ def test_fit_acmr_recovers_planted_structure():
     assert recall_at_k(sim, 10)[10] > 0.2
 
 
+def test_fit_acmr_label_triplets_survive_one_class_batches():
+    # 2 items of class 1 among 14 of class 0: with batches of 2, several batches hold one class
+    # (no negative for any anchor). Training goes on; those batches add 0 to the triplet loss.
+    x_img, x_txt, _ = planted(n=16)
+    labels = torch.tensor([0] * 14 + [1] * 2)
+    order = torch.randperm(16, generator=torch.Generator().manual_seed(0))
+    assert any(bool((labels[order[b:b + 2]] == labels[order[b]]).all()) for b in range(0, 16, 2))
+    torch.manual_seed(0)
+    model = ACMR(20, 15, d_common=4, n_classes=2, hidden=())
+    history = fit_acmr(model, x_img, x_txt, labels, epochs=2, batch_size=2, triplet="label", seed=0)
+    assert len(history["triplet"]) == 2 and all(math.isfinite(v) for v in history["triplet"])
+
+
 def test_fit_acmr_on_shuffled_labels_learns_no_classes():
     # the control: the same call on labels that carry no information gives near-chance mAP
     full_img, full_txt, full_labels = planted(n=900, seed=0)
@@ -426,8 +514,8 @@ def test_acmr_errors():
         ACMR(20, 15, 8, n_classes=1)
     with pytest.raises(TypeError, match="ACMR"):
         fit_acmr(torch.nn.Linear(2, 2), x_img, x_txt, labels)
-    with pytest.raises(ValueError, match="negative"):
-        triplet_loss(torch.randn(3, 2), torch.randn(3, 2), torch.tensor([1, 1, 1]))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        triplet_loss(torch.randn(1, 2), torch.randn(1, 2), torch.tensor([1]))
 
 
 # --------------------------------------------------------------------------- CUDA

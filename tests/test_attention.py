@@ -5,7 +5,8 @@ without boolean and key-padding masks), torch.nn.MultiheadAttention given the sa
 a brute-force loop over queries and keys, and properties that hold for any input (rows of
 the weights sum to 1, masked keys get weight 0, permuting the keys and values together
 changes nothing).  The fusion model is tested against chapter 1's Fusion contract and by
-behaviour (a train step moves the weights, an eval call does not).
+behaviour (a train step moves the weights; a forward pass draws no random numbers and does
+not depend on train/eval mode).
 """
 
 import math
@@ -186,8 +187,25 @@ def test_bad_inputs_raise_clear_errors():
         scaled_dot_product_attention(q > 0, k, v)
     with pytest.raises(ValueError, match="broadcastable leading"):
         scaled_dot_product_attention(torch.randn(3, 4, 3, dtype=q.dtype), k, v)
-    with pytest.raises(TypeError, match="scale"):
+    with pytest.raises(TypeError, match=r"scale: expected a real number in \(0, inf\), got str 'big'"):
         scaled_dot_product_attention(q, k, v, scale="big")
+    for bad in (0.0, -0.5):
+        with pytest.raises(ValueError, match=r"scale: expected a real number in \(0, inf\)"):
+            scaled_dot_product_attention(q, k, v, scale=bad)
+    with pytest.raises(ValueError, match="scale: expected a finite real number"):
+        scaled_dot_product_attention(q, k, v, scale=float("inf"))
+    with pytest.raises(TypeError, match="need_weights: expected a bool"):
+        scaled_dot_product_attention(q, k, v, need_weights="yes")
+    # d = 0: no feature to take a dot product of (was a ZeroDivisionError from 1 / sqrt(0))
+    with pytest.raises(ValueError, match=r"q, k: expected a feature size d >= 1"):
+        scaled_dot_product_attention(q[..., :0], k[..., :0], v)
+
+
+def test_scale_accepts_numpy_scalars():
+    q, k, v = _qkv((2, 4, 3), (2, 5, 3), 2)
+    for scale in (np.float32(0.5), np.float64(0.5), 0.5):
+        torch.testing.assert_close(scaled_dot_product_attention(q, k, v, scale=scale)[0],
+                                   scaled_dot_product_attention(q * 0.5, k, v, scale=1)[0], atol=0, rtol=0)
 
 
 # ---------------------------------------------------------------- MultiHeadAttention vs torch
@@ -221,6 +239,67 @@ def test_mha_equals_torch_with_copied_weights(dtype, kdim, vdim, average):
         fast, none = ours(query, key, value, key_mask=km, attn_mask=am, need_weights=False)
         assert none is None
         torch.testing.assert_close(fast, r_out, atol=TOL[dtype], rtol=0)
+
+
+@pytest.mark.parametrize("b", [2, 3])  # b = 2 = the number of heads was where it went wrong
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_mha_per_item_mask_equals_torch(b, need_weights):
+    # attn_mask (B, L_q, L_k): one mask per item, the same for every head. torch's 3-D mask is
+    # (B * H, L_q, L_k) with True = ignore, so the equivalent is ~mask repeated per head.
+    torch.manual_seed(0)
+    ref = nn.MultiheadAttention(8, 2, batch_first=True).double()
+    ours = MultiHeadAttention.from_torch(ref)
+    query, key, value = _inputs(b=b, dtype=torch.float64)
+    mask = _random_mask((b, 4, 6), seed=7, p=0.5)
+    out, w = ours(query, key, value, attn_mask=mask, need_weights=need_weights, average_weights=False)
+    r_out, r_w = ref(query, key, value, attn_mask=~mask.repeat_interleave(2, dim=0), average_attn_weights=False)
+    torch.testing.assert_close(out, r_out, atol=1e-10, rtol=0)
+    if need_weights:
+        torch.testing.assert_close(w, r_w, atol=1e-10, rtol=0)
+        assert bool((w[~mask[:, None].expand_as(w)] == 0).all())  # each item's masked keys, in every head
+    # the same mask given per head explicitly, (B, H, L_q, L_k), gives the same result
+    same, _ = ours(query, key, value, attn_mask=mask[:, None].expand(b, 2, 4, 6), need_weights=need_weights)
+    torch.testing.assert_close(same, out, atol=1e-12, rtol=0)
+
+
+def test_mha_3d_mask_is_per_item_never_per_head():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2)
+    query, key, value = _inputs(b=3)
+    per_head = _random_mask((2, 4, 6))  # (H, L_q, L_k) with H != B
+    with pytest.raises(ValueError, match=r"one mask per item \(B, L_q, L_k\); per head, pass \(1, H, L_q, L_k\)"):
+        mha(query, key, value, attn_mask=per_head)
+    a, _ = mha(query, key, value, attn_mask=per_head[None])  # the per-head spelling works
+    b, _ = mha(query, key, value, attn_mask=per_head[None].expand(3, 2, 4, 6))
+    torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_mha_refuses_a_dtype_other_than_its_parameters():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2)  # float32
+    query, key, value = _inputs(dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"query: expected dtype torch.float32 \(the module's parameters\), "
+                                        r"got torch.float64"):
+        mha(query, key, value)  # was silently computed in float32
+    with pytest.raises(TypeError, match="key: expected dtype torch.float32"):
+        mha(query.float(), key.numpy(), value.float())
+    with pytest.raises(TypeError, match="value: expected dtype torch.float32.*torch.float16"):
+        mha(query.float(), key.float(), value.half())
+    out32, _ = mha(query.float(), key.float(), value.float())
+    out64, _ = mha.double()(query, key, value)  # converting the module is the way to float64
+    assert out32.dtype == torch.float32 and out64.dtype == torch.float64
+    torch.testing.assert_close(out64.float(), out32, atol=1e-5, rtol=0)
+
+
+def test_mha_flags_must_be_bools():
+    mha = MultiHeadAttention(8, 2)
+    query, key, value = _inputs()
+    with pytest.raises(TypeError, match="average_weights: expected a bool .* got str 'no'"):
+        mha(query, key, value, average_weights="no")
+    with pytest.raises(TypeError, match="need_weights: expected a bool"):
+        mha(query, key, value, need_weights=0)
+    w_np = mha(query, key, value, average_weights=np.bool_(False))[1]
+    assert w_np.shape == (3, 2, 4, 6)
 
 
 def test_mha_to_torch_round_trip():
@@ -383,14 +462,29 @@ def test_fusion_bad_inputs():
         AttentionFusion(TOKENS, output_dim=10, context=3)
 
 
-def test_fusion_train_step_moves_weights_eval_does_not():
+def test_fusion_forward_is_deterministic_in_both_modes():
+    # No dropout or other randomness: a forward pass draws no random numbers (so evaluating
+    # during training does not shift the seeded stream of what follows) and train and eval
+    # mode compute the same thing.
+    torch.manual_seed(0)
+    fusion = AttentionFusion(TOKENS, output_dim=3, embed_dim=8, num_heads=2)
+    xs = _flat(b=16)
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        out_train = fusion.train()(xs)
+        out_eval = fusion.eval()(xs)
+        weights_train = fusion.train().attend(xs)
+        weights_eval = fusion.eval().attend(xs)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(out_train, out_eval)
+    assert all(torch.equal(weights_train[m], weights_eval[m]) for m in weights_eval)
+
+
+def test_fusion_train_step_moves_weights():
     torch.manual_seed(0)
     fusion = AttentionFusion(TOKENS, output_dim=3, embed_dim=8)
     xs, y = _flat(b=16), torch.arange(16) % 3
     before = {k: v.clone() for k, v in fusion.state_dict().items()}
-    with torch.no_grad():
-        fusion.eval()(xs)
-    assert all(torch.equal(before[k], v) for k, v in fusion.state_dict().items())
     opt = torch.optim.Adam(fusion.parameters(), lr=1e-2)
     losses = []
     for _ in range(30):

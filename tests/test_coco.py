@@ -149,3 +149,39 @@ def test_malformed_json(folder):
     path.write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="image id 139 occurs more than once"):
         load_coco_captions(folder)
+
+
+def test_npz_content_under_an_npy_name_is_a_clear_error(folder):
+    # np.load returns an NpzFile for .npz content whatever the file is called: it used to fail
+    # later with AttributeError ('NpzFile' object has no attribute 'ndim')
+    with open(folder / "image_features.npy", "wb") as fh:
+        np.savez(fh, features=np.zeros((5, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"image_features: expected one NumPy array \(np.save\) in .*"
+                                         r"image_features.npy, got a NpzFile archive of arrays \['features'\]"):
+        load_coco_captions(folder)
+    with open(folder / "image_ids.npy", "wb") as fh:
+        np.savez(fh, np.array([724, 139, 776, 285, 632]))
+    with pytest.raises(ValueError, match=r"image_ids: expected one NumPy array .* \['arr_0'\]"):
+        load_coco_captions(folder)
+
+
+def test_non_utf8_json_names_the_file(folder):
+    path = folder / "captions.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["annotations"][0]["caption"] = "A caf\u00e9 with a table."
+    path.write_bytes(json.dumps(data, ensure_ascii=False).encode("latin-1"))  # é is one byte, 0xE9
+    with pytest.raises(ValueError, match=r"annotations: .*captions.json is not UTF-8 text"):
+        load_coco_captions(folder)
+
+
+def test_an_image_without_a_caption_fails_early_naming_it(folder):
+    # every caption of image 632 removed: it has features but no caption, so image -> text
+    # retrieval would have no positive for it (recall_at_k failed much later, without a name)
+    path = folder / "captions.json"
+    data = json.loads(path.read_text())
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] != 632]
+    path.write_text(json.dumps(data))
+    name = next(im["file_name"] for im in data["images"] if im["id"] == 632)
+    with pytest.raises(ValueError, match=rf"1 images with a feature row in image_ids.npy have no caption "
+                                         rf"\(first: image 632, '{name}'\)"):
+        load_coco_captions(folder)

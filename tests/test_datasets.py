@@ -140,8 +140,16 @@ def test_corrupt():
     assert torch.equal(corrupt(x, "gaussian", 0.0), x)
     with pytest.raises(ValueError, match="kind"):
         corrupt(x, "blur", 0.1)
-    with pytest.raises(ValueError, match="level"):
+    with pytest.raises(ValueError, match=r"level \(for 'occlude'\): expected a real number in \[0, 1\], got 1.5"):
         corrupt(x, "occlude", 1.5)
+    # NaN compares false with every bound and used to pass, giving an all-NaN "noisy" batch
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"level \(for 'gaussian'\): expected a finite real number"):
+            corrupt(x, "gaussian", bad)
+    with pytest.raises(ValueError, match=r"level \(for 'gaussian'\): expected a real number in \[0, inf\)"):
+        corrupt(x, "gaussian", -0.1)
+    with pytest.raises(TypeError, match="level"):
+        corrupt(x, "gaussian", "0.5")
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         corrupt(torch.zeros(3, 5), "occlude", 0.2)
 

@@ -19,12 +19,26 @@ def test_correct_rejects_a_missing_number(bad):
         correct(bad)
 
 
-def test_notyet_is_a_failed_assertion_for_graders():
+@pytest.mark.parametrize("bad", ["banana", "4", "4.", ".1", "4.1 ", "Exercise 4.1", "4,1"])
+def test_correct_rejects_what_is_not_an_exercise_number(bad, capsys):
+    with pytest.raises(ValueError, match=rf"exercise number 'chapter.n' such as '4.1', got {bad!r}"):
+        correct(bad)
+    assert capsys.readouterr().out == ""  # nothing printed: no "Exercise banana: correct."
+
+
+@pytest.mark.parametrize("bad", [True, 3, None, ["finite"]])
+def test_correct_rejects_a_detail_that_is_not_text(bad):
+    with pytest.raises(TypeError, match="detail must be a string"):
+        correct("4.1", bad)
+
+
+def test_notyet_is_a_failed_assertion_that_ipython_shows_as_its_hint():
     # nbgrader and pytest count a cell or test as failed on any exception; AssertionError is
-    # what a reader expects from a failed check.
+    # what a reader expects from a failed check. IPython shows _render_traceback_'s lines
+    # instead of a traceback: the hint alone, exactly.
     assert issubclass(NotYet, AssertionError)
-    with pytest.raises(AssertionError, match="Exercise 4.1: not quite"):
-        raise NotYet("Exercise 4.1: not quite")
+    hint = "Exercise 4.1: not quite. Hint: p_data / (p_data + p_g)."
+    assert NotYet(hint)._render_traceback_() == [hint]
 
 
 def test_ipython_shows_the_hint_without_the_check_functions_code():

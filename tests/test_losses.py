@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -139,5 +140,23 @@ def test_bad_input(pair):
         vse_hinge(a, b, hardest=1)
     with pytest.raises(ValueError, match="reduction"):
         vse_hinge(a, b, reduction="max")
+    with pytest.raises(TypeError, match=r"hardest: expected a bool \(True or False\), got int 1"):
+        vse_hinge(a, b, hardest=1)
+    with pytest.raises(TypeError, match=r"margin: expected a real number in \[0, inf\), got bool True"):
+        vse_hinge(a, b, margin=True)
+    with pytest.raises(TypeError, match=r"temperature: expected a real number in \(0, inf\), got numpy.bool"):
+        info_nce(a, b, np.bool_(True))
     with pytest.raises(TypeError, match="a"):
         info_nce("x", b, 0.1)
+
+
+def test_numpy_scalars_and_bools_are_accepted(pair):
+    # np.float32 options (from an array of settings) and np.bool_ flags used to be refused, the
+    # latter as "hardest: expected a bool, got bool" (numpy's bool type is also named "bool")
+    a, b = pair
+    assert torch.equal(info_nce(a, b, np.float32(0.5)), info_nce(a, b, 0.5))
+    assert torch.equal(info_nce(a, b, np.float64(0.1)), info_nce(a, b, 0.1))
+    assert torch.equal(vse_hinge(a, b, margin=np.float32(0.25)), vse_hinge(a, b, margin=0.25))
+    for flag in (True, False):
+        assert torch.equal(vse_hinge(a, b, hardest=np.bool_(flag)), vse_hinge(a, b, hardest=flag))
+    assert torch.equal(vse_hinge(a, b, margin=np.int64(1)), vse_hinge(a, b, margin=1.0))

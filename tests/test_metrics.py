@@ -89,6 +89,19 @@ def test_cosine_similarity_bad_input():
         cosine_similarity(torch.randn(4), torch.randn(3, 4))
 
 
+def test_cosine_similarity_refuses_a_norm_that_overflows():
+    # 3e19 is a finite float32, its square is not: the norm is inf and the row became all zeros,
+    # scoring 0 against everything instead of ~0.707
+    a = torch.tensor([[1.0, 0.0], [3e19, 3e19]])
+    b = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2e20, 0.0]])
+    with pytest.raises(ValueError, match=r"a: the norm of row 1 overflows torch.float32 \(1 such rows\)"):
+        cosine_similarity(a, b[:2])
+    with pytest.raises(ValueError, match=r"b: the norm of row 2 overflows torch.float32"):
+        cosine_similarity(a[:1], b)
+    s = cosine_similarity(a.double(), b.double())  # float64 holds these norms
+    torch.testing.assert_close(s[1], torch.tensor([0.5 ** 0.5, 0.5 ** 0.5, 0.5 ** 0.5], dtype=torch.float64))
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_cosine_similarity_refuses_nan_and_inf(bad):
     # NaN would pass through the normalisation into the scores (and inf becomes NaN there):

@@ -15,6 +15,10 @@ from mmedu.reproduce import (FINGERPRINT_KEYS, FOREIGN, PINNED, THREADS, cpu_has
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONIOENCODING": "utf-8"}
+# The course's recording settings, spelled out here rather than read from mmedu.reproduce, so
+# that a test comparing with them cannot agree with a wrong constant by construction.
+WANT_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+WANT_PINNED = {**WANT_THREADS, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 RECORDING_LINE = ("mmedu.reproduce: AVX2 kernels, 1 thread, MKL_CBWR=AVX2, oneDNN ≤ AVX2, PYTHONHASHSEED=0"
                   " — the course's recording settings")
 
@@ -37,6 +41,14 @@ def no_pins(monkeypatch):
 def _platform(monkeypatch, system, machine):
     monkeypatch.setattr(platform, "system", lambda: system)
     monkeypatch.setattr(platform, "machine", lambda: machine)
+
+
+def _no_torch_here(monkeypatch):
+    """This process has not imported torch (as in a fresh interpreter): without this, a torch
+    imported by an earlier test file is asked directly and the "without torch" branch never
+    runs (the tests then failed or passed depending on which files ran before)."""
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
 
 
 def _fake_run(monkeypatch, answers):
@@ -101,6 +113,7 @@ def test_torch_loaded_here_without_forcing_is_asked_directly(monkeypatch):
                                         ("RDWRFSGS SMEP", False)])
 def test_intel_mac_without_torch_falls_back_to_sysctl(monkeypatch, leaf7, has):
     _platform(monkeypatch, "Darwin", "x86_64")
+    _no_torch_here(monkeypatch)
 
     def answers(argv, env):
         if argv[0] == sys.executable:
@@ -114,9 +127,10 @@ def test_intel_mac_without_torch_falls_back_to_sysctl(monkeypatch, leaf7, has):
 
 def test_windows_without_torch_gets_no_avx2_pins(monkeypatch):
     _platform(monkeypatch, "Windows", "AMD64")
+    _no_torch_here(monkeypatch)
     _fake_run(monkeypatch, lambda argv, env: (1, ""))
     assert not cpu_has_avx2()
-    assert pinned_environ({}) == THREADS
+    assert pinned_environ({}) == WANT_THREADS
 
 
 @pytest.mark.parametrize("system, machine", [("Darwin", "arm64"), ("Linux", "aarch64"), ("Windows", "ARM64")])
@@ -125,23 +139,39 @@ def test_arm_never_gets_avx2_pins(monkeypatch, system, machine):
     _fake_run(monkeypatch, _no_process)
     monkeypatch.setattr(reproduce, "_read_cpuinfo", lambda: "flags : avx2\n")  # would be wrong if read
     assert not cpu_has_avx2()
-    assert pinned_environ({}) == THREADS
+    assert pinned_environ({}) == WANT_THREADS
 
 
 # --- the pinned environment -------------------------------------------------------------------
+
+def test_the_pins_are_the_recording_settings():
+    assert THREADS == WANT_THREADS and PINNED == WANT_PINNED
+    assert FOREIGN == {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"}
+
+
+def _this_cpu_has_avx2() -> bool:
+    """Independent of mmedu.reproduce where possible: Linux x86-64 reads /proc/cpuinfo here."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    if platform.system() == "Linux":
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.split(":")[0].strip() == "flags"), [])
+        return "avx2" in flags
+    return cpu_has_avx2()  # Windows / macOS: asks torch; those branches are tested with fakes above
+
 
 def test_pins_fill_only_what_the_caller_left_unset():
     env = pinned_environ({"PATH": "/bin", "ATEN_CPU_CAPABILITY": "avx512", "MKL_CBWR": ""}, avx2=True)
     assert env["PATH"] == "/bin"
     assert env["ATEN_CPU_CAPABILITY"] == "avx512"  # the caller wins: deliberate emulation
     assert env["MKL_CBWR"] == "AVX2"  # an empty value counts as unset
-    assert all(env[k] == v for k, v in PINNED.items() if k != "ATEN_CPU_CAPABILITY")
+    assert all(env[k] == v for k, v in WANT_PINNED.items() if k != "ATEN_CPU_CAPABILITY")
 
 
 def test_no_avx2_gets_only_thread_pins():
     env = pinned_environ({}, avx2=False)
-    assert env == THREADS  # forcing AVX2 kernels on such a CPU would crash or warn
-    assert pinned_environ({}, avx2=False, foreign=True) == THREADS
+    assert env == WANT_THREADS  # forcing AVX2 kernels on such a CPU would crash or warn
+    assert pinned_environ({}, avx2=False, foreign=True) == WANT_THREADS
 
 
 def test_foreign_replaces_the_kernel_pins():
@@ -170,12 +200,12 @@ def test_command_line_runs_a_command_under_the_pins():
     code = "import os, json; print(json.dumps({k: os.environ.get(k) for k in %r}))" % sorted(PINNED)
     out = subprocess.run([sys.executable, "-m", "mmedu.reproduce", sys.executable, "-c", code],
                          capture_output=True, text=True, check=True, env=CHILD_ENV, cwd=ROOT).stdout
-    want = pinned_environ({})
-    assert json.loads(out) == {k: want.get(k) for k in sorted(PINNED)}
+    want = WANT_PINNED if _this_cpu_has_avx2() else WANT_THREADS
+    assert json.loads(out) == {k: want.get(k) for k in sorted(WANT_PINNED)}
     assert json.loads(out)["OMP_NUM_THREADS"] == "1"
     shown = subprocess.run([sys.executable, "-m", "mmedu.reproduce", "--show"], capture_output=True, text=True,
                            check=True, env=CHILD_ENV, cwd=ROOT).stdout
-    assert shown.splitlines() == [f"{k}={want.get(k, '')}" for k in sorted(PINNED)]
+    assert shown.splitlines() == [f"{k}={want.get(k, '')}" for k in sorted(WANT_PINNED)]
 
 
 def test_exit_code_of_the_command_propagates():

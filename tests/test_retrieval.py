@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmedu.retrieval import ExactIndex, exact_search
+from mmedu import retrieval
+from mmedu.retrieval import ExactIndex, _topk_in_block, _topk_in_block_ties, exact_search
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -56,6 +57,82 @@ def test_ties_lowest_id_first_whatever_the_chunks(chunk_size):
     assert len(np.unique(want_s)) < want_s.size  # the data really has ties
     np.testing.assert_array_equal(got.numpy(), want_i)
     np.testing.assert_array_equal(scores.numpy(), want_s)
+
+
+def _tie_heavy_blocks():
+    """Score blocks (B, n) full of ties, and a few without: integer-valued scores, duplicated
+    columns, constant rows, +0.0 next to -0.0, infinities, and plain Gaussian scores."""
+    g = torch.Generator().manual_seed(4)
+    blocks = [torch.randint(-2, 3, (30, 50), generator=g).float(),  # 5 values: ties everywhere
+              torch.randint(0, 2, (20, 9), generator=g).double(),
+              torch.zeros(4, 12),  # every row one big tie
+              torch.randn(25, 40, generator=g)]  # (almost surely) no tie
+    dup = torch.randn(10, 8, generator=g)
+    blocks.append(dup[:, torch.randint(0, 8, (60,), generator=g)])  # every column repeated
+    signed = torch.randint(-1, 2, (12, 30), generator=g).float() * 0.0  # +0.0 and -0.0
+    signed[:, :5] = torch.randn(12, 5, generator=g)
+    blocks.append(signed)
+    inf = torch.randint(0, 3, (8, 20), generator=g).float()
+    inf[inf == 2] = float("inf")
+    inf[:, 0] = -float("inf")
+    blocks.append(inf)
+    return blocks
+
+
+def test_fast_path_equals_the_tie_rule_and_a_full_stable_sort():
+    # _topk_in_block_ties is the implementation that applied the tie rule to every row;
+    # _topk_in_block skips it where no tie sits at the cut-off and must give identical results.
+    for scores in _tie_heavy_blocks():
+        n = scores.shape[1]
+        full = scores.sort(dim=1, descending=True, stable=True)  # ties: lowest column first
+        for k in sorted({1, 2, 5, n - 1, n}):
+            vals, cols = _topk_in_block(scores, k)
+            ref_vals, ref_cols = _topk_in_block_ties(scores, k)
+            assert torch.equal(cols, ref_cols) and torch.equal(vals, ref_vals), (tuple(scores.shape), k)
+            assert torch.equal(cols, full.indices[:, :k]) and torch.equal(vals, full.values[:, :k])
+            assert vals.dtype == scores.dtype and cols.dtype == torch.int64
+
+
+def test_fast_path_sends_only_rows_with_a_tie_at_the_cut_off_to_the_tie_rule(monkeypatch):
+    sent = []
+
+    def counting(scores, k):
+        sent.append(scores.shape[0])
+        return _topk_in_block_ties(scores, k)
+
+    monkeypatch.setattr(retrieval, "_topk_in_block_ties", counting)
+    g = torch.Generator().manual_seed(5)
+    scores = torch.randn(50, 200, generator=g)
+    scores[7, :] = 1.0  # row 7: all tied
+    scores[9, 3:6] = scores[9].max() + 1  # row 9: a tie at the top only (k = 3 keeps all three)
+    scores[11, [20, 30]] = scores[11].topk(3).values[2]  # row 11: a tie at the cut-off
+    vals, cols = retrieval._topk_in_block(scores, 3)
+    assert sent == [2]  # rows 7 and 11
+    assert cols[7].tolist() == [0, 1, 2] and cols[9].tolist() == [3, 4, 5]
+    torch.testing.assert_close(vals, scores.sort(dim=1, descending=True, stable=True).values[:, :3], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 50, 333, 4096])
+@pytest.mark.parametrize("metric", ["ip", "cosine"])
+def test_search_with_duplicates_equals_the_tie_rule_everywhere(monkeypatch, chunk_size, metric):
+    # 40 distinct vectors, each stored 6 times under scrambled ids: every query's top-k cut-off
+    # falls inside a group of exactly equal scores
+    g = torch.Generator().manual_seed(6)
+    distinct = torch.randint(-3, 4, (40, 5), generator=g).float()
+    gallery = distinct.repeat(6, 1)
+    ids = torch.randperm(240, generator=g) * 2 + 1
+    queries = torch.cat([torch.randint(-3, 4, (20, 5), generator=g).float(), distinct[:5]])
+    queries[queries.abs().sum(1) == 0] = 1.0  # cosine needs non-zero queries
+    index = ExactIndex(5, metric=metric, chunk_size=chunk_size).add(gallery[:100], ids[:100]).add(gallery[100:],
+                                                                                                    ids[100:])
+    got = index.search(queries, 9)
+    monkeypatch.setattr(retrieval, "_topk_in_block", _topk_in_block_ties)
+    every_row = index.search(queries, 9)
+    assert torch.equal(got[0], every_row[0]) and torch.equal(got[1], every_row[1])
+    if metric == "ip":  # integer scores are exact: the brute force agrees to the bit
+        want_s, want_i = bf_search(queries, gallery, ids.numpy(), 9, "ip")
+        np.testing.assert_array_equal(got[1].numpy(), want_i)
+        np.testing.assert_array_equal(got[0].numpy(), want_s)
 
 
 def test_k_equal_to_gallery_returns_a_full_ranking():
@@ -163,5 +240,12 @@ def test_nan_zero_vectors_and_bad_ids():
     with pytest.raises(TypeError, match="integer ids"):
         index.add(torch.tensor([[1.0, 1.0]]), ids=[1.5])
     assert index.ntotal == 2  # failed additions leave the index unchanged
+    # finite entries whose float32 norm overflows: normalising would give a zero vector (score 0)
+    with pytest.raises(ValueError, match=r"vectors: the norm of row 1 overflows torch.float32"):
+        ExactIndex(2).add(torch.tensor([[1.0, 0.0], [3e19, 3e19]]))
+    with pytest.raises(ValueError, match=r"queries: the norm of row 0 overflows"):
+        index.search(torch.tensor([[1e20, 1.0]]), 1)
+    wide = ExactIndex(2).add(torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64), ids=[3, 7])
+    assert wide.search(torch.tensor([[1e20, 1.0]], dtype=torch.float64), 1)[1].tolist() == [[3]]  # float64 fits
     # ip allows zero vectors (score 0)
     assert ExactIndex(2, "ip").add(torch.zeros(2, 2)).search(torch.ones(1, 2), 2)[1].tolist() == [[0, 1]]

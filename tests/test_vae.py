@@ -216,6 +216,43 @@ def test_bad_inputs_raise_clear_errors():
         MMVAE(DIMS, {"image": "bernoulli"})
 
 
+@pytest.mark.parametrize("cls", [VAE, MVAE, MMVAE])
+def test_loss_of_an_empty_batch_is_refused(cls):
+    # the mean over no items is NaN, which would silently poison a training run
+    model = VAE(12, 2, 8) if cls is VAE else cls(DIMS, LIKS, latent_dim=2, hidden_dim=8)
+    empty = torch.zeros(0, 12) if cls is VAE else {"image": torch.zeros(0, 12), "caption": torch.zeros(0, 7)}
+    with pytest.raises(ValueError, match=r"expected a batch of at least one item, got an empty batch \(B = 0\)"):
+        model.loss(empty)
+
+
+@pytest.mark.parametrize("bad, error", [(float("nan"), ValueError), (float("inf"), ValueError),
+                                        (-1.0, ValueError), ("1", TypeError), (None, TypeError)])
+def test_multimodal_weights_must_be_finite_and_non_negative(bad, error):
+    with pytest.raises(error, match=r"weights\['caption'\]: expected .*real number in \[0, inf\)"):
+        MVAE(DIMS, LIKS, weights={"image": 1.0, "caption": bad})
+    with pytest.raises(error, match=r"weights\['caption'\]"):
+        MMVAE(DIMS, LIKS, weights={"image": 1.0, "caption": bad})
+
+
+def test_multimodal_weights_accept_numpy_scalars():
+    import numpy as np
+
+    model = MVAE(DIMS, LIKS, weights={"image": np.float32(0.5), "caption": np.int64(2)})
+    assert model.weights == {"image": 0.5, "caption": 2.0}
+
+
+def test_generate_refuses_an_n_that_disagrees_with_x():
+    # n is the number of prior samples; conditioned on x there is one output per row of x,
+    # and an n that says otherwise used to be silently ignored
+    model = MVAE(DIMS, LIKS, latent_dim=2, hidden_dim=8)
+    x = torch.rand(3, 12)
+    with pytest.raises(ValueError, match=r"n: generating from 'image' gives one output per row of x \(3 rows\), got n=5"):
+        model.generate(x, "image", "caption", n=5)
+    assert torch.equal(model.generate(x, "image", "caption", n=3), model.generate(x, "image", "caption"))
+    with pytest.raises(ValueError, match="n: expected an integer >= 1"):
+        model.generate(x, "image", "caption", n=0)
+
+
 # ----------------------------------------------------------------------------- models
 def test_vae_loss_matches_its_parts(rng):
     vae = VAE(input_dim=12, latent_dim=2, hidden_dim=8)
@@ -263,7 +300,7 @@ def test_short_fixed_seed_run_lowers_the_loss(cls):
 
 
 @pytest.mark.parametrize("cls", [VAE, MVAE, MMVAE])
-def test_train_step_changes_weights_eval_step_does_not(cls):
+def test_train_step_changes_every_weight(cls):
     g = torch.Generator().manual_seed(0)
     data = _batch(g, 8)
     model = VAE(12, 2, 8) if cls is VAE else cls(DIMS, LIKS, latent_dim=2, hidden_dim=8)
@@ -276,14 +313,31 @@ def test_train_step_changes_weights_eval_step_does_not(cls):
     opt.step()
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == set(before)          # every parameter tensor receives a gradient
-    after_train = {k: v.clone() for k, v in model.state_dict().items()}
-    model.eval()
+
+
+@pytest.mark.parametrize("cls", [VAE, MVAE, MMVAE])
+def test_randomness_comes_only_from_the_generator_in_either_mode(cls):
+    # The models have no dropout: train and eval mode compute the same loss, and every random
+    # draw (z, the mixture's expert) comes from the generator passed in, never from the global
+    # RNG, so evaluating during training does not shift a seeded run.
+    data = _batch(torch.Generator().manual_seed(0), 8)
+    torch.manual_seed(0)
+    model = VAE(12, 2, 8) if cls is VAE else cls(DIMS, LIKS, latent_dim=2, hidden_dim=8)
+    x = data["image"] if cls is VAE else data
+    state = torch.get_rng_state()
     with torch.no_grad():
-        call()
-        if cls is not VAE:
-            model.generate(data["caption"], "caption", "image", sample=True, generator=g)
-            model.generate(data, ["image", "caption"], "caption")
-    assert all(torch.equal(v, after_train[k]) for k, v in model.state_dict().items())
+        in_train = model.train().loss(x, torch.Generator().manual_seed(5))
+        in_eval = model.eval().loss(x, torch.Generator().manual_seed(5))
+        if cls is VAE:
+            draws = [model.sample(4, torch.Generator().manual_seed(6)) for _ in range(2)]
+        else:
+            draws = [model.generate(data["caption"], "caption", "image", sample=True,
+                                    generator=torch.Generator().manual_seed(6)) for _ in range(2)]
+            draws += [model.generate(data, ["image", "caption"], "caption",
+                                     generator=torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(in_train, in_eval)
+    assert all(torch.equal(a, b) for a, b in zip(draws[::2], draws[1::2]))
 
 
 def test_mvae_missing_modality_equals_the_unimodal_posterior(rng):
