@@ -175,8 +175,11 @@ def scaled_dot_product_attention(
 class MultiHeadAttention(nn.Module):
     r"""Multi-head attention, batch first, parameterised like :class:`torch.nn.MultiheadAttention`.
 
-    .. math:: \mathrm{head}_h = \mathrm{Attention}(Q W^Q_h, K W^K_h, V W^V_h), \qquad
-              \mathrm{out} = [\mathrm{head}_1, \dots, \mathrm{head}_H]\, W^O
+    .. math::
+
+        \mathrm{head}_h = \mathrm{Attention}(Q W^Q_h, K W^K_h, V W^V_h),
+
+        \mathrm{out} = [\mathrm{head}_1, \dots, \mathrm{head}_H]\, W^O
 
     with ``W^Q: (E, E)`` (``q_proj``), ``W^K: (E, kdim)`` (``k_proj``), ``W^V: (E, vdim)``
     (``v_proj``) and ``W^O: (E, E)`` (``out_proj``), each an :class:`torch.nn.Linear`; head ``h``

@@ -3,12 +3,13 @@
 The pipeline the data chapter derives step by step::
 
     waveform (…, T)
-      → frames (…, n_frames, n_fft)        pad the ends, cut overlapping windows every ``hop_length`` samples
-      → windowed frames                    multiply by a Hann window (tames spectral leakage)
-      → STFT (…, n_fft//2 + 1, n_frames)   real FFT of each frame (complex)
-      → power |X|²                         energy per frequency bin
-      → mel (…, n_mels, n_frames)          triangular filters equally spaced on the mel scale
-      → log(mel + eps)                     compresses the dynamic range like loudness perception
+      → frames (…, n_frames, n_fft)       pad the ends, cut overlapping windows
+                                          every hop_length samples
+      → windowed frames                   multiply by a Hann window (less leakage)
+      → STFT (…, n_fft//2 + 1, n_frames)  real FFT of each frame (complex)
+      → power |X|²                        energy per frequency bin
+      → mel (…, n_mels, n_frames)         triangular filters, equally spaced in mel
+      → log(mel + eps)                    compresses the range, like loudness
 
 :func:`stft` is written from tensor primitives (``unfold`` + ``torch.fft.rfft``) and is
 tested against ``torch.stft``; :func:`mel_filterbank` uses the HTK mel scale

@@ -100,7 +100,7 @@ class Fusion(nn.Module):
         return self.fuse(self.check_inputs(xs))
 
     def fuse(self, xs: list[torch.Tensor]) -> torch.Tensor:  # pragma: no cover - abstract
-        """The fusion itself, on inputs already validated by :meth:`check_inputs`."""
+        """The fusion itself, on inputs already validated by :meth:`~mmedu.fusion.Fusion.check_inputs`."""
         raise NotImplementedError
 
     def extra_repr(self) -> str:
@@ -453,9 +453,11 @@ class TuckerFusion(Fusion):
     ``M = 2`` case) and an output factor ``U_o: (K, r_o)``.  The output is computed
     without building ``W``:
 
-    .. math:: p_m = \phi(U_m^\top z_m) \in \mathbb{R}^{r_m},\qquad
-              \mathrm{out} = U_o\, \big(\mathcal{G} \times_1 p_1 \cdots \times_M p_M\big),
-              \qquad z_m = [x_m; 1].
+    .. math::
+
+        p_m = \phi(U_m^\top z_m) \in \mathbb{R}^{r_m},\qquad z_m = [x_m; 1],
+
+        \mathrm{out} = U_o\, \big(\mathcal{G} \times_1 p_1 \cdots \times_M p_M\big).
 
     ``U_m^T z_m`` is a linear layer with bias on ``x_m``.  With ``activation=None``
     (``phi`` = identity) the layer *equals* ``TensorFusion`` with weight

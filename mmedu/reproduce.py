@@ -51,16 +51,16 @@ from typing import Any, Mapping, MutableMapping
 __all__ = ["device_report", "fingerprint_under", "PINNED", "THREADS", "FOREIGN", "FINGERPRINT_KEYS", "cpu_has_avx2", "pinned_environ",
            "pin_threads", "report", "fingerprint", "fingerprint_matches", "main"]
 
-# Always pinned: one thread, a fixed hash seed.
+#: Always pinned (one thread, a fixed hash seed).
 THREADS: dict[str, str] = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-# The kernel dispatch of the recorded runs (x86-64 with AVX2 or better).
+#: The kernel dispatch of the recorded runs (x86-64 with AVX2 or better), with THREADS.
 PINNED: dict[str, str] = {**THREADS, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
                           "MKL_CBWR": "AVX2"}
-# A different instruction set on purpose: training bits differ from the recording; CI checks
-# that the chapters' claims still hold under it.
+#: A different instruction set, on purpose. Training bits differ from the recording, and
+#: CI checks that the chapters' claims still hold under it.
 FOREIGN: dict[str, str] = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
                            "MKL_CBWR": "COMPATIBLE"}
-# The keys of fingerprint() that decide the training bits (``cpu_name`` is for people only).
+#: The keys of fingerprint() that decide the training bits (``cpu_name`` is for people only).
 FINGERPRINT_KEYS: tuple[str, ...] = ("cpu_vendor", "cpu_model", "arch", "isa", "torch", "mkl",
                                      "onednn", "pins", "threads")
 

@@ -125,7 +125,7 @@ class ExactIndex:
 
     @property
     def ids(self) -> torch.Tensor:
-        """The stored ids, increasing: ``(N,)`` int64."""
+        """The stored ids in increasing order, an ``(N,)`` int64 tensor."""
         return torch.empty(0, dtype=torch.int64) if self._ids is None else self._ids.clone()
 
     def __repr__(self) -> str:
@@ -205,8 +205,8 @@ class ExactIndex:
             lowest id comes first.
 
         Raises:
-            ValueError: empty index, ``k`` outside ``1..ntotal``, wrong feature size, NaN/inf,
-            zero query under cosine.
+            ValueError: on an empty index, ``k`` outside ``1..ntotal``, a wrong feature
+                size, NaN/inf, or a zero query under cosine.
         """
         if self._vectors is None:
             raise ValueError("search: the index is empty; add vectors first (index.add(vectors))")

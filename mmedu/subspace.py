@@ -224,11 +224,13 @@ class CCA:
         n_components: k, number of canonical pairs (``<= min(d1, d2)``).
         reg: ridge ``r >= 0`` added to each view's covariance diagonal.
 
-    Attributes (after ``fit``):
-        mean1_: (d1,) and mean2_: (d2,) training means (float64).
-        weights1_: (d1, k) and weights2_: (d2, k) projections, ``Z1 = (X1 - mean1_) @ weights1_``.
+    Attributes:
+        mean1_: ``(d1,)`` training mean of view 1 (float64), set by ``fit``.
+        mean2_: ``(d2,)`` training mean of view 2 (float64).
+        weights1_: ``(d1, k)`` projection of view 1, ``Z1 = (X1 - mean1_) @ weights1_``.
+        weights2_: ``(d2, k)`` projection of view 2.
         weights_: the tuple ``(weights1_, weights2_)``.
-        correlations_: (k,) canonical correlations, descending.
+        correlations_: ``(k,)`` canonical correlations, descending.
     """
 
     def __init__(self, n_components: int, reg: float = 0.0) -> None:

@@ -2,10 +2,12 @@
 
 The pipeline the data chapter walks through::
 
-    caption str  → tokenize        → list of lowercase tokens
-    captions     → Vocabulary.build → token ↔ id table (0 = "<pad>", 1 = "<unk>")
-    captions     → encode          → (N, L) int64 ids, right-padded with 0  (for embeddings / RNNs / attention)
-    captions     → bag_of_words    → (N, V) float32 counts               (for linear models / MLPs)
+    caption str → tokenize         → list of lowercase tokens
+    captions    → Vocabulary.build → token ↔ id table (0 = "<pad>", 1 = "<unk>")
+    captions    → encode           → (N, L) int64 ids, right-padded with 0
+                                     (for embeddings, RNNs, attention)
+    captions    → bag_of_words     → (N, V) float32 counts
+                                     (for linear models, MLPs)
 
 Everything is deterministic: the vocabulary order depends only on the token
 counts (most frequent first, ties alphabetical), never on dict or set order, so
@@ -77,8 +79,10 @@ class Vocabulary:
 
     Attributes
     ----------
-    pad_id, unk_id : int
-        0 and 1.
+    pad_id : int
+        0, the id of ``"<pad>"``.
+    unk_id : int
+        1, the id of ``"<unk>"``.
     tokens : tuple[str, ...]
         All tokens in id order (``tokens[i]`` has id ``i``).
     """

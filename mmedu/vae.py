@@ -56,7 +56,7 @@ __all__ = [
     "MMVAE",
 ]
 
-#: Log-variances are clamped to this range: variances from about 6e-6 to 1.6e5.
+#: The range every log-variance is clamped to (variances from about 6e-6 to 1.6e5).
 LOGVAR_RANGE = (-12.0, 12.0)
 LIKELIHOODS = ("bernoulli", "categorical", "gaussian")
 _LOG_2PI = math.log(2.0 * math.pi)

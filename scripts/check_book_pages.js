@@ -65,8 +65,8 @@
   // A Markdown table that reached the page as text: a paragraph of pipes.
   const textTables = [...article.querySelectorAll("p, li, .cell_output div.text_markdown")]
       .filter(el => !el.closest(SKIP))
-      .filter(el => /\|\s*[-\u2014\u2013:]+\s*\|/.test(el.textContent)
-                    || (el.textContent.match(/\|/g) || []).length >= 8)
+      // its separator row: |---|, or |—| once Sphinx's smart quotes have run over it
+      .filter(el => /\|\s*:?[-\u2014\u2013]+:?\s*\|/.test(el.textContent))
       .map(label);
 
   // Wider than their own box: code (input cells, including hidden ones: their <details> are
@@ -87,7 +87,9 @@
 
   // Figures: every image of the article in a numbered figure with a caption and alt text;
   // raster images stored at high resolution, shown at no less than 65 % of their size.
-  const figures = [...article.querySelectorAll("img")].map(im => {
+  // (the theme's own icons, e.g. the module index's collapse toggles, are not figures)
+  const figures = [...article.querySelectorAll("img")]
+      .filter(im => !/(^|\/)_static\//.test(im.getAttribute("src") || "")).map(im => {
     const fig = im.closest("figure");
     const cap = fig ? fig.querySelector("figcaption") : null;
     const alt = (im.getAttribute("alt") || "").trim();

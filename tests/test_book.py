@@ -428,3 +428,22 @@ def test_every_errata_entry_links_to_the_cell_that_measures_it() -> None:
         assert "<errata-" in section, f"errata section {title!r} links to no chapter cell"
         for bullet in re.findall(r"^- .*?(?=^- |^\S|\Z)", section, flags=re.M | re.S):
             assert "<errata-" in bullet, f"{title!r}: the flaw {bullet[:70]!r}… links to no chapter cell"
+
+
+def test_api_reference_has_one_page_per_module_in_the_toc() -> None:
+    modules = {p.stem for p in (ROOT / "mmedu").glob("*.py") if not p.stem.startswith("_")}
+    pages = {p.stem for p in (ROOT / "book" / "api").glob("*.md")} - {"index"}
+    assert pages == modules, (sorted(modules - pages), sorted(pages - modules))
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    for name in sorted(pages | {"index"}):
+        assert f"file: book/api/{name}\n" in toc, name
+    for name in sorted(pages):
+        text = (ROOT / "book" / "api" / f"{name}.md").read_text(encoding="utf-8")
+        assert f".. automodule:: mmedu.{name}" in text, name
+
+
+def test_api_reference_documents_the_public_functions(built_html: Path) -> None:
+    page = (built_html / "book" / "api" / "losses.html").read_text(encoding="utf-8")
+    for name in ("info_nce", "vse_hinge"):
+        assert f'id="mmedu.losses.{name}"' in page, name
+    assert "Parameters" in page or "Arguments" in page
