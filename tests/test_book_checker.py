@@ -65,6 +65,15 @@ def test_each_figure_rule_can_fail(checker, change, message) -> None:
     assert len(out) == 1 and message in out[0], out
 
 
+def test_a_plain_100_dpi_figure_fails(checker) -> None:
+    # no width attribute: shown at its pixel size, or shrunk below it
+    fig = dict(GOOD_FIGURE, css_width=None, natural=700, shown=700)
+    out = checker.layout_failures(page(figures=[fig]), 1280)
+    assert out == ["figure a.png is stored at 700 px and shown at 700 px: not a high-resolution image"]
+    out = checker.layout_failures(page(figures=[dict(fig, shown=360)]), 400)
+    assert out == ["figure a.png is shown at 360 of its 700 px: labels below ~9 px at 400 px"]
+
+
 def test_svg_figures_need_no_pixels(checker) -> None:
     fig = dict(GOOD_FIGURE, svg=True, natural=300, shown=300)
     assert checker.layout_failures(page(figures=[fig]), 1280) == []
