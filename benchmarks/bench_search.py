@@ -2,6 +2,7 @@
 
     python benchmarks/bench_search.py                # N = 10k, 100k, 1M (a few minutes, one thread)
     python benchmarks/bench_search.py --book         # the same, written where the book includes it
+    python benchmarks/bench_search.py --book --replot  # only redraw the book's figure from its table
     python benchmarks/bench_search.py --quick        # N = 10k, 30k (seconds)
     python benchmarks/bench_search.py --sizes 50000 --queries 500 --out /tmp/bench
     python benchmarks/bench_search.py --hnsw-max 1000000   # HNSW at 1M too (its build is the slow part)
@@ -92,6 +93,58 @@ def human_bytes(b: int) -> str:
     return f"{b / 2**20:.1f} MiB" if b >= 2**20 else f"{b / 2**10:.0f} KiB"
 
 
+
+def plot(rows: list[dict], path: Path) -> None:
+    """The three panels (query time, Recall@10, memory) against N, one above the other."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+
+    fig, axes = plt.subplots(3, 1, figsize=(5.2, 6.4), layout="constrained")
+    series = {}
+    for r in rows:
+        series.setdefault(f"{r['index']} {r['setting'].split(', ')[-1]}".strip(), []).append(r)
+    for name, rs in series.items():
+        ns = [r["n"] for r in rs]
+        style = "-" if name.startswith("Flat") else ("--" if name.startswith("IVF") else ":")
+        axes[0].plot(ns, [r["ms"] for r in rs], style, marker="o", ms=3, label=name)
+        axes[1].plot(ns, [r["recall"] for r in rs], style, marker="o", ms=3)
+        axes[2].plot(ns, [r["mem"] / 2**20 for r in rs], style, marker="o", ms=3)
+    for ax, title in zip(axes, ["query (CPU ms / query)", "Recall@10 vs exact", "index memory (MiB)"]):
+        ax.set_xscale("log")
+        ax.set_xlabel("gallery size N", fontsize=9)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[0].set_yscale("log")
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    axes[2].yaxis.set_major_formatter(ScalarFormatter())
+    axes[2].yaxis.set_minor_formatter(NullFormatter())
+    fig.legend(loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    fig.savefig(path, dpi=220)  # high DPI: sharp, and legible on a phone
+
+
+def rows_from_table(path: Path) -> list[dict]:
+    """The rows of a bench_search.md table written by this script (for --replot)."""
+    units = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or not cells[0].replace(",", "").isdigit():
+            continue
+        size, unit = cells[6].split()
+        rows.append(dict(n=int(cells[0].replace(",", "")), index=cells[1], setting=cells[2],
+                         build=float(cells[3]), ms=float(cells[4]), recall=float(cells[5]),
+                         mem=float(size) * units[unit]))
+    if not rows:
+        raise SystemExit(f"bench_search: no table rows in {path}")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=None, help=f"comma-separated gallery sizes (default {DEFAULT_SIZES})")
@@ -102,6 +155,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="_build/bench/search", help="folder for bench_search.md / .png")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw bench_search.png from the bench_search.md in --out")
     parser.add_argument("--book", action="store_true",
                         help=f"write to {BOOK_OUT}/ (the book's figure); default settings only")
     args = parser.parse_args()
@@ -113,6 +168,11 @@ def main() -> None:
             parser.error(f"--book writes the book's measurements: run it with the default "
                          f"settings, not {', '.join(changed)}")
         args.out = BOOK_OUT
+    if args.replot:
+        out = Path(args.out)
+        plot(rows_from_table(out / "bench_search.md"), out / "bench_search.png")
+        print(f"redrew {out / 'bench_search.png'} from {out / 'bench_search.md'}")
+        return
 
     import faiss
 
@@ -182,35 +242,7 @@ def main() -> None:
                      f"{r['recall']:.3f} | {human_bytes(r['mem'])} |")
     (out / "bench_search.md").write_text("\n".join(lines) + "\n")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    fig, axes = plt.subplots(1, 3, figsize=(7, 2.6), layout="constrained")
-    series = {}
-    for r in rows:
-        series.setdefault(f"{r['index']} {r['setting'].split(', ')[-1]}".strip(), []).append(r)
-    for name, rs in series.items():
-        ns = [r["n"] for r in rs]
-        style = "-" if name.startswith("Flat") else ("--" if name.startswith("IVF") else ":")
-        axes[0].plot(ns, [r["ms"] for r in rs], style, marker="o", ms=3, label=name)
-        axes[1].plot(ns, [r["recall"] for r in rs], style, marker="o", ms=3)
-        axes[2].plot(ns, [r["mem"] / 2**20 for r in rs], style, marker="o", ms=3)
-    for ax, title in zip(axes, ["query (CPU ms / query)", "Recall@10 vs exact", "index memory (MiB)"]):
-        ax.set_xscale("log")
-        ax.set_xlabel("gallery size N", fontsize=9)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(labelsize=8)
-    axes[0].set_yscale("log")
-    axes[2].set_yscale("log")
-    for ax in axes:
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    axes[2].yaxis.set_major_formatter(ScalarFormatter())
-    axes[2].yaxis.set_minor_formatter(NullFormatter())
-    fig.legend(loc="outside lower center", ncol=4, fontsize=8, frameon=False)
-    fig.savefig(out / "bench_search.png", dpi=110)
+    plot(rows, out / "bench_search.png")
     print(f"wrote {out / 'bench_search.md'} and {out / 'bench_search.png'}")
 
 

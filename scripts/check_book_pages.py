@@ -145,7 +145,7 @@ TOGGLE_JS = """
       && sidebar.getBoundingClientRect().width > 0
       && !sidebar.classList.contains('pst-sidebar-hidden');
   if (!b) return {present: false, needed, dialog: !!(dialog && dialog.open), sidebar: sidebarShown};
-  if (scroll) window.scrollTo(0, 0);
+  if (scroll) window.scrollTo({top: 0, left: 0, behavior: 'instant'});
   const r = b.getBoundingClientRect();
   const vv = window.visualViewport || {offsetLeft: 0, offsetTop: 0, scale: 1};
   return {present: true, dialog: !!(dialog && dialog.open), sidebar: sidebarShown,
@@ -313,7 +313,7 @@ async def _toggle_state_after(cdp: CDP, which: str, x: float, y: float, key: str
                               want: bool) -> dict:
     await _click(cdp, x, y)
     state = None
-    for _ in range(40):
+    for _ in range(100):  # up to 5 s: a loaded machine (CI) can be slow to repaint
         state = await cdp.evaluate(TOGGLE_JS % (which, "false"))
         if state[key] == want:
             # the sidebar slides (0.25 s): let the layout settle before reading positions
