@@ -19,12 +19,12 @@ if ! command -v apt-get >/dev/null 2>&1; then
   say "chromium is missing and there is no apt-get here: not installing it (tests/test_browser.py will be skipped)"
   exit 0
 fi
-say "installing Debian's chromium with apt-get"
+say "installing Debian's chromium (and DejaVu fonts: the book's code column is measured in them) with apt-get"
 if ! DEBIAN_FRONTEND=noninteractive apt-get update -qq; then
   say "apt-get update failed: chromium not installed (tests/test_browser.py will be skipped)"
   exit 0
 fi
-if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; then
+if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; then
   say "apt-get install chromium failed: not installed (tests/test_browser.py will be skipped)"
   exit 0
 fi
