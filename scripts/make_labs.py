@@ -73,7 +73,28 @@ def generate(out: Path, names: list[str]) -> None:
         raise SystemExit(f"make_labs: nbgrader generate_assignment failed (no student edition of "
                          f"{', '.join(missing) or 'some chapter'})")
     for name in names:
-        print(f"make_labs: student edition  {out / 'release' / name / (name + '.ipynb')}")
+        path = out / "release" / name / f"{name}.ipynb"
+        open_answer_cells(path)
+        print(f"make_labs: student edition  {path}")
+
+
+def open_answer_cells(path: Path) -> None:
+    """In a student edition, show every cell: the chapters keep their answer cells and written
+    answers collapsed in JupyterLab (``jupyter.source_hidden``, so that a self-learner does
+    not see a solution before asking for it), but a student's empty answer cell must be open."""
+    import json
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    changed = False
+    for cell in nb["cells"]:
+        jupyter = cell.get("metadata", {}).get("jupyter", {})
+        if jupyter.pop("source_hidden", None) is not None:
+            changed = True
+            if not jupyter:
+                del cell["metadata"]["jupyter"]
+    if changed:
+        path.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
 
 
 def validate(out: Path, names: list[str]) -> bool:

@@ -95,6 +95,10 @@ def test_instructor_version_has_valid_nbgrader_metadata(path):
         assert re.search(r"^\s*### BEGIN SOLUTION\s*$.+^\s*### END SOLUTION\s*$", answer.source, re.M | re.S), \
             f"{path.name}: answer cell of {number} has no ### BEGIN/END SOLUTION region"
         assert "hide-input" in answer.metadata.get("tags", []), f"{path.name}: the book must hide {number}'s solution"
+        # JupyterLab (make lab): a self-learner sees the solutions only on asking (collapsed)
+        for role in ("answer", "written"):
+            assert nb.cells[roles[role]].metadata.get("jupyter", {}).get("source_hidden") is True, (
+                f"{path.name}: the {role} cell of {number} is not collapsed in JupyterLab")
         c = _meta(check)
         assert check.cell_type == "code" and c["grade"] and c["locked"] and not c["solution"] and c["points"] > 0
         assert re.fullmatch(rf"check_exercise_{number.replace('.', '_')}\(.+\)\s*", check.source), \
@@ -173,6 +177,9 @@ def test_student_edition_hides_the_solutions(path, labs):
             assert s.source == t.source, f"{path.name}: nbgrader changed a cell that is not a solution"
     for roles in found.values():
         assert student.cells[roles["written"]].source == "YOUR ANSWER HERE"
+    # a student's answer cells are open (the instructor version keeps them collapsed)
+    hidden = [i for i, c in enumerate(student.cells) if c.metadata.get("jupyter", {}).get("source_hidden")]
+    assert not hidden, f"{path.name}: the student edition collapses cells {hidden}"
 
 
 @pytest.mark.slow
