@@ -36,6 +36,7 @@ def test_listed_in_the_book(path):
     assert f"notebooks/{path.stem}" in toc, f"{path.name} is not in _toc.yml"
 
 
+@pytest.mark.filterwarnings("ignore:A test tried to use socket:UserWarning")
 def test_network_is_blocked_during_tests():
     import socket
 
