@@ -31,12 +31,13 @@ class Table:
     """A formatted results table; build it with :func:`table`.
 
     Attributes: ``columns`` (list of column names), ``rows`` (list of ``(label, cells)``
-    pairs, each cell the text shown), ``best`` (set of ``(row index, column)`` marked best),
-    ``caption`` and ``first`` (the header of the label column).
+    pairs, each cell the text shown), ``numeric`` (per column: does it hold a number, so is
+    it right-aligned), ``best`` (set of ``(row index, column)`` marked best), ``caption`` and
+    ``first`` (the header of the label column).
     """
 
     def __init__(self, first: str, columns: list[str], rows: list[tuple[str, list[str]]],
-                 numeric: list[list[bool]], best: set[tuple[int, str]], caption: str | None):
+                 numeric: list[bool], best: set[tuple[int, str]], caption: str | None):
         self.first, self.columns, self.rows = first, columns, rows
         self.numeric, self.best, self.caption = numeric, best, caption
 
@@ -46,9 +47,6 @@ class Table:
             return text + "*"
         # keep the digits of a marked column aligned with its starred best value
         return text + " " if any(c == column for _, c in self.best) else text
-
-    def _right(self) -> list[bool]:
-        return [any(n[j] for n in self.numeric) for j in range(len(self.columns))]
 
     def __repr__(self) -> str:
         header = [self.first, *self.columns]
@@ -62,10 +60,9 @@ class Table:
                 out.append(c.rjust(widths[k]) if numeric[k - 1] else c.ljust(widths[k]))
             return "  ".join(out).rstrip()
 
-        right = self._right()
         lines = [self.caption] if self.caption else []
-        lines.append(line(header, right))
-        lines += [line(b, right) for b in body]
+        lines.append(line(header, self.numeric))
+        lines += [line(b, self.numeric) for b in body]
         if self.best:
             lines.append("(* best in its column)")
         return "\n".join(lines)
@@ -77,13 +74,12 @@ class Table:
             out.append(f"<caption>{e(self.caption)}</caption>")
         out.append("<thead><tr>" + f'<th scope="col">{e(self.first)}</th>'
                    + "".join(f'<th scope="col"{_NUM if r else ""}>{e(c)}</th>'
-                           for c, r in zip(self.columns, self._right()))
+                           for c, r in zip(self.columns, self.numeric))
                    + "</tr></thead><tbody>")
-        right = self._right()
         for i, (label, cells) in enumerate(self.rows):
             tds = []
             for j, text in enumerate(cells):
-                cls = ["num"] if right[j] else []  # a missing value too, under its numbers
+                cls = ["num"] if self.numeric[j] else []  # a missing value too, under its numbers
                 content = e(text)
                 if (i, self.columns[j]) in self.best:
                     cls.append("best")
@@ -135,11 +131,12 @@ def table(rows: Mapping[str, Mapping[str, Any]], *, digits: int | Mapping[str, i
                             f"got {type(row).__name__}")
         columns += [str(c) for c in row if str(c) not in columns]
     if isinstance(digits, Mapping):
-        unknown = set(map(str, digits)) - set(columns)
+        given = {str(c): d for c, d in digits.items()}
+        unknown = set(given) - set(columns)
         if unknown:
             raise ValueError(f"digits: columns {sorted(unknown)} are not in the table "
                              f"(columns: {columns})")
-        places = {c: digits.get(c, 3) for c in columns}
+        places = {c: given.get(c, 3) for c in columns}
     else:
         places = {c: digits for c in columns}
     for c, d in places.items():
@@ -163,32 +160,26 @@ def table(rows: Mapping[str, Mapping[str, Any]], *, digits: int | Mapping[str, i
             raise ValueError(f"best for column {c!r}: expected 'max' or 'min', got {how!r}")
 
     shown: list[tuple[str, list[str]]] = []
-    numeric: list[list[bool]] = []
-    values: list[list[float | None]] = []
+    values: list[list[float | None]] = []  # what the best marks compare (None: not a number)
+    numeric = [False] * len(columns)
     for label, row in rows.items():
-        texts, nums, vals = [], [], []
-        for c in columns:
-            key = next((k for k in row if str(k) == c), None)
-            v = row[key] if key is not None else None
-            if v is None:
-                texts.append("–"), nums.append(False), vals.append(None)
-            elif _is_number(v):
-                v = float(v) if not isinstance(v, numbers.Integral) else int(v)
-                if isinstance(v, float) and not math.isfinite(v):
-                    texts.append(str(v))
-                    vals.append(None)
-                elif isinstance(v, int):
-                    texts.append(str(v))
-                    vals.append(float(v))
+        by_name = {str(k): v for k, v in row.items()}
+        texts, vals = [], []
+        for j, c in enumerate(columns):
+            v = by_name.get(c)
+            text, value = ("–" if v is None else str(v)), None
+            if _is_number(v):
+                numeric[j] = True
+                if isinstance(v, numbers.Integral):
+                    text, value = str(int(v)), float(v)
+                elif math.isfinite(float(v)):
+                    text = f"{float(v):.{places[c]}f}"
+                    value = float(text)
                 else:
-                    text = f"{v:.{places[c]}f}"
-                    texts.append(text)
-                    vals.append(float(text))
-                nums.append(True)
-            else:
-                texts.append(str(v)), nums.append(False), vals.append(None)
+                    text = str(float(v))
+            texts.append(text)
+            vals.append(value)
         shown.append((str(label), texts))
-        numeric.append(nums)
         values.append(vals)
 
     marked: set[tuple[int, str]] = set()

@@ -46,6 +46,12 @@ def test_a_missing_value_sits_right_aligned_under_the_numbers() -> None:
     assert repr(table(ROWS)).splitlines()[3].split()[2] == "–"
 
 
+def test_columns_named_by_non_strings_take_their_digits() -> None:
+    # columns are shown by str(key): digits and best address them the same way
+    t = table({"a": {1: 0.12345, 2: 0.5}}, digits={1: 1})
+    assert t.rows[0][1] == ["0.1", "0.500"]
+
+
 def test_html_escapes_labels() -> None:
     h = table({"<b>x</b>": {"a&b": 1.0}})._repr_html_()
     assert "&lt;b&gt;x&lt;/b&gt;" in h and "a&amp;b" in h and "<b>x" not in h
