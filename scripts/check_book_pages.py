@@ -238,13 +238,19 @@ async def _click(cdp: CDP, x: float, y: float) -> None:
         await cdp.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
 
-async def _state_after_click(cdp: CDP, js: str, i: int, x: float, y: float, shown: bool) -> dict:
-    """Click at (x, y), then poll element i's state (``js``) for up to 2 s until ``shown``."""
+async def _state_after_click(cdp: CDP, js: str, which, x: float, y: float, want: bool, *,
+                             key: str = "shown", tries: int = 40, settle: float = 0.0) -> dict:
+    """Click at (x, y), then poll the state ``js % (which, "false")`` every 0.05 s, at most
+    ``tries`` times, until ``state[key] == want``; once it is, wait ``settle`` s (for an
+    animation) and read the state again."""
     await _click(cdp, x, y)
     state = None
-    for _ in range(40):
-        state = await cdp.evaluate(js % (i, "false"))
-        if state["shown"] == shown:
+    for _ in range(tries):
+        state = await cdp.evaluate(js % (which, "false"))
+        if state[key] == want:
+            if settle:
+                await asyncio.sleep(settle)
+                state = await cdp.evaluate(js % (which, "false"))
             break
         await asyncio.sleep(0.05)
     return state
@@ -266,11 +272,11 @@ async def check_solutions(cdp: CDP, count: int) -> list[str]:
             continue
         where = "the link in its title" if before["lx"] is not None else "its toggle button"
         x, y = (before["lx"], before["ly"]) if before["lx"] is not None else (before["x"], before["y"])
-        after = await _state_after_click(cdp, SOLUTION_JS, i, x, y, shown=True)
+        after = await _state_after_click(cdp, SOLUTION_JS, i, x, y, True)
         if not after["shown"]:
             failures.append(f"solution {name!r} stays hidden after a click on {where}")
             continue
-        again = await _state_after_click(cdp, SOLUTION_JS, i, after["x"], after["y"], shown=False)
+        again = await _state_after_click(cdp, SOLUTION_JS, i, after["x"], after["y"], False)
         if again["shown"]:
             failures.append(f"solution {name!r} stays open after a second click on its toggle button")
     return failures
@@ -303,7 +309,7 @@ async def check_hidden_code(cdp: CDP, count: int) -> list[str]:
         if before["shown"]:
             failures.append(f"hidden code {before['text']!r} is visible before any click")
             continue
-        after = await _state_after_click(cdp, HIDDEN_CODE_JS, i, before["x"], before["y"], shown=True)
+        after = await _state_after_click(cdp, HIDDEN_CODE_JS, i, before["x"], before["y"], True)
         if not after["shown"]:
             failures.append(f"hidden code {before['text']!r} stays hidden after a click on its summary")
     return failures
@@ -311,16 +317,10 @@ async def check_hidden_code(cdp: CDP, count: int) -> list[str]:
 
 async def _toggle_state_after(cdp: CDP, which: str, x: float, y: float, key: str,
                               want: bool) -> dict:
-    await _click(cdp, x, y)
-    state = None
-    for _ in range(100):  # up to 5 s: a loaded machine (CI) can be slow to repaint
-        state = await cdp.evaluate(TOGGLE_JS % (which, "false"))
-        if state[key] == want:
-            # the sidebar slides (0.25 s): let the layout settle before reading positions
-            await asyncio.sleep(0.4)
-            return await cdp.evaluate(TOGGLE_JS % (which, "false"))
-        await asyncio.sleep(0.05)
-    return state
+    # up to 5 s (a loaded machine, CI, can be slow to repaint); the sidebar slides for
+    # 0.25 s: let the layout settle before its positions are read
+    return await _state_after_click(cdp, TOGGLE_JS, which, x, y, want, key=key, tries=100,
+                                    settle=0.4)
 
 
 async def check_toggles(cdp: CDP, width: int) -> list[str]:
