@@ -324,10 +324,13 @@ def _strip_markers(app: Sphinx, doctree: nodes.document) -> None:
         text = block.astext()
         if not SOLUTION_MARKER.search(text):
             continue
-        # The HTML writer highlights rawsource when it equals the text: change both.
-        clean = strip_solution_markers(text).rstrip("\n")
-        block.rawsource = clean
-        block.children = [nodes.Text(clean)]
+        _set_text(block, strip_solution_markers(text).rstrip("\n"))
+
+
+def _set_text(block: nodes.literal_block, text: str) -> None:
+    # The HTML writer highlights rawsource when it equals the text: change both.
+    block.rawsource = text
+    block.children = [nodes.Text(text)]
 
 
 # --- 9. claim lines ----------------------------------------------------------------------
@@ -349,15 +352,13 @@ def _strip_claim_lines(app: Sphinx, doctree: nodes.document) -> None:
             continue
         clean = strip_claim_lines(text).rstrip("\n")
         if clean.strip():
-            block.rawsource = clean
-            block.children = [nodes.Text(clean)]
+            _set_text(block, clean)
             continue
         parent = block.parent
         parent.remove(block)
-        # the cell's output container, left empty
-        while parent is not None and not parent.children and parent.parent is not None and (
-            isinstance(parent, nodes.container)
-        ):
+        # the cell's output containers, left empty, go too
+        while (isinstance(parent, nodes.container) and not parent.children
+               and parent.parent is not None):
             grand = parent.parent
             grand.remove(parent)
             parent = grand
