@@ -31,8 +31,6 @@ default sizes and settings: a quick run never replaces the book's 1M-vector meas
 
 from __future__ import annotations
 
-BOOK_OUT = "book/figures/bench_search"
-
 import argparse
 import platform
 import time
@@ -40,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+BOOK_OUT = "book/figures/bench_search"  # where the book includes the table and figure from
 DEFAULT_SIZES = "10000,100000,1000000"
 QUICK_SIZES = "10000,30000"
 DIM = 64
@@ -101,7 +100,6 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter, ScalarFormatter
-
 
     fig, axes = plt.subplots(3, 1, figsize=(5.2, 6.4), layout="constrained")
     series = {}

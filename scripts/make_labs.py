@@ -24,6 +24,7 @@ numeric pins of :mod:`mmedu.reproduce`. It takes one full execution per chapter.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -82,8 +83,6 @@ def open_answer_cells(path: Path) -> None:
     """In a student edition, show every cell: the chapters keep their answer cells and written
     answers collapsed in JupyterLab (``jupyter.source_hidden``, so that a self-learner does
     not see a solution before asking for it), but a student's empty answer cell must be open."""
-    import json
-
     nb = json.loads(path.read_text(encoding="utf-8"))
     changed = False
     for cell in nb["cells"]:
