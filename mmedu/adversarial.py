@@ -51,6 +51,7 @@ from torch import nn
 from ._checks import (as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_same_batch,
                       check_scalar)
 from .losses import info_nce
+from .training import Batches, History, fit
 
 __all__ = [
     "discriminator_loss",
@@ -372,46 +373,33 @@ class CrossModalGAN(nn.Module):
         _step_only(self.generator, total, optimizer_g)
         return {"g_loss": float(adv.detach()), "paired_loss": float(pl.detach())}
 
-    def train_step(self, x_img, x_txt, optimizer_g, optimizer_d, d_steps: int = 1) -> dict[str, float]:
+    def training_step(self, batch: Sequence[torch.Tensor], optimizers: dict[str, torch.optim.Optimizer],
+                      d_steps: int = 1) -> dict[str, float]:
         """``d_steps`` discriminator updates, then one generator update, on one batch.
 
-        Returns ``{"d_loss", "d_acc", "g_loss", "paired_loss"}`` (D's numbers from its last step).
+        The step of :func:`mmedu.training.fit` with two optimizers (see :func:`fit_gan`).
+
+        Args:
+            batch: ``(x_img, x_txt)``, shapes ``(B, d_img)`` and ``(B, d_txt)``.
+            optimizers: ``{"generator": …, "discriminator": …}``.
+            d_steps: discriminator updates per generator update.
+
+        Returns ``{"d_loss", "d_acc", "g_loss", "paired_loss"}`` (D's numbers from its last
+        step; ``nan`` when ``adversarial_weight`` is 0 and D is not trained).
         """
         d_steps = check_positive_int(d_steps, "d_steps")
+        if not isinstance(optimizers, dict) or set(optimizers) != {"generator", "discriminator"}:
+            got = sorted(optimizers) if isinstance(optimizers, dict) else type(optimizers).__name__
+            raise ValueError(f"optimizers: expected a dict with keys ['discriminator', 'generator'], got {got}")
+        x_img, x_txt = batch
         out: dict[str, float] = {}
         if self.adversarial_weight > 0:
             for _ in range(d_steps):
-                out = self.d_step(x_img, x_txt, optimizer_d)
+                out = self.d_step(x_img, x_txt, optimizers["discriminator"])
         else:
             out = {"d_loss": float("nan"), "d_acc": float("nan")}
-        out.update(self.g_step(x_img, x_txt, optimizer_g))
+        out.update(self.g_step(x_img, x_txt, optimizers["generator"]))
         return out
-
-
-def _run_eval(model: nn.Module, eval_fn, history: dict[str, list[float]], training_keys: Sequence[str]) -> None:
-    """Call ``eval_fn(model)`` in eval mode without grad; append its values to ``history``.
-
-    The evaluation's keys are kept apart from the training keys: a key that names a training
-    quantity (``eval_fn`` returning ``{"d_loss": ...}``) would interleave validation values with
-    the per-epoch training means, so it is refused.
-    """
-    if eval_fn is None:
-        return
-    if not callable(eval_fn):
-        raise TypeError(f"eval_fn: expected a callable model -> dict of floats, got {type(eval_fn).__name__}")
-    model.eval()
-    with torch.no_grad():
-        out = eval_fn(model)
-    model.train()
-    if not isinstance(out, dict):
-        raise TypeError(f"eval_fn: expected it to return a dict of floats, got {type(out).__name__}")
-    clash = [k for k in out if k in training_keys]
-    if clash:
-        raise ValueError(f"eval_fn: returned the key(s) {clash}, which name training quantities "
-                         f"{list(training_keys)} of the history; give evaluation results their own names "
-                         f"(e.g. 'val_{clash[0]}')")
-    for k, v in out.items():
-        history.setdefault(k, []).append(float(v))
 
 
 def _check_seed(seed) -> int:
@@ -430,9 +418,19 @@ def fit_gan(
     betas: tuple[float, float] = (0.5, 0.999),
     d_steps: int = 1,
     seed: int = 0,
-    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-) -> dict[str, list[float]]:
-    """Train a :class:`CrossModalGAN` with Adam on paired features; returns per-epoch means.
+    val_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    select: str | None = None,
+    progress: bool = False,
+) -> History:
+    """Train a :class:`CrossModalGAN` with Adam on paired features: a shortcut for
+    :func:`mmedu.training.fit` with the model's two-optimizer :meth:`~CrossModalGAN.training_step`.
+
+    It is exactly::
+
+        opts = {"generator": Adam(G, lr_g, betas), "discriminator": Adam(D, lr_d, betas)}
+        fit(model, Batches(x_img, x_txt, batch_size=batch_size, seed=seed, drop_last=True),
+            opts, epochs=epochs, step=lambda m, b, o: m.training_step(b, o, d_steps),
+            val_fn=val_fn, select=select)
 
     Args:
         model: the GAN (its parameters' device is used; the data are moved there).
@@ -442,13 +440,15 @@ def fit_gan(
         lr_g, lr_d: Adam learning rates of G and D; betas: Adam's betas (0.5 is usual for GANs).
         d_steps: discriminator updates per generator update.
         seed: seeds the shuffling (a local ``torch.Generator``; no global RNG is touched).
-        eval_fn: optional ``eval_fn(model) -> {name: float}`` called after every epoch (in eval
-            mode, without grad), e.g. a validation metric; its values are added to the history
-            under their own keys, which must differ from the training keys (``ValueError``).
+        val_fn, select: validation after every epoch and best-epoch selection, as in
+            :func:`~mmedu.training.fit` (e.g. ``val_fn=lambda m: {"R@10": ...}``,
+            ``select="val_R@10"``).
+        progress: show a progress bar over the epochs.
 
     Returns:
-        ``{"d_loss", "d_acc", "g_loss", "paired_loss"}``: one mean per epoch each, plus the keys
-        returned by ``eval_fn``.
+        A :class:`~mmedu.training.History` with ``train_d_loss``, ``train_d_acc``,
+        ``train_g_loss``, ``train_paired_loss`` (one mean per epoch each) and a ``val_<name>``
+        record per key of ``val_fn``.  The model is left in ``eval()`` mode.
     """
     if not isinstance(model, CrossModalGAN):
         raise TypeError(f"model: expected a CrossModalGAN, got {type(model).__name__}")
@@ -458,25 +458,12 @@ def fit_gan(
     batch_size = check_positive_int(batch_size, "batch_size", maximum=n)
     lr_g = _real(lr_g, "lr_g", minimum=0.0, strict=True)
     lr_d = _real(lr_d, "lr_d", minimum=0.0, strict=True)
-    g = torch.Generator().manual_seed(_check_seed(seed))
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr_d, betas=betas)
-    keys = ("d_loss", "d_acc", "g_loss", "paired_loss")
-    history: dict[str, list[float]] = {k: [] for k in keys}
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=g).to(xi.device)
-        sums = dict.fromkeys(keys, 0.0)
-        n_batches = n // batch_size
-        for b in range(n_batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            out = model.train_step(xi[idx], xt[idx], opt_g, opt_d, d_steps=d_steps)
-            for k in sums:
-                sums[k] += out[k]
-        for k in sums:
-            history[k].append(sums[k] / n_batches)
-        _run_eval(model, eval_fn, history, keys)
-    return history
+    d_steps = check_positive_int(d_steps, "d_steps")
+    batches = Batches(xi, xt, batch_size=batch_size, seed=_check_seed(seed), drop_last=True)
+    optimizers = {"generator": torch.optim.Adam(model.generator.parameters(), lr=lr_g, betas=betas),
+                  "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=lr_d, betas=betas)}
+    return fit(model, batches, optimizers, epochs=epochs, step=lambda m, b, o: m.training_step(b, o, d_steps),
+               val_fn=val_fn, select=select, progress=progress, desc="GAN")
 
 
 # --------------------------------------------------------------------------- gradient reversal
@@ -683,6 +670,28 @@ class ACMR(nn.Module):
         acc = ((logits > 0).to(target.dtype) == target).to(target.dtype).mean()
         return {"label": label, "triplet": trip, "modality": modality, "modality_acc": acc.detach()}
 
+    def training_step(
+        self,
+        batch: Sequence[torch.Tensor],
+        *,
+        label_weight: float = 1.0,
+        triplet_weight: float = 1.0,
+        adversarial_weight: float = 1.0,
+        triplet: str = "pair",
+        margin: float = 0.2,
+    ) -> dict[str, torch.Tensor]:
+        """The step of :func:`mmedu.training.fit`: the weighted objective on one batch.
+
+        ``batch`` is ``(x_img, x_txt, labels)``.  Returns ``{"loss": label_weight * label +
+        triplet_weight * triplet + adversarial_weight * modality, **self.losses(...)}``; one
+        optimizer over all parameters minimises ``"loss"`` (the gradient reversal inside makes
+        the projectors maximise the modality part).
+        """
+        x_img, x_txt, labels = batch
+        parts = self.losses(x_img, x_txt, labels, triplet=triplet, margin=margin)
+        weights = {"label": label_weight, "triplet": triplet_weight, "modality": adversarial_weight}
+        return {"loss": sum(weights[k] * parts[k] for k in weights), **parts}
+
 
 def _labels(labels, n: int, n_classes: int, device: torch.device) -> torch.Tensor:
     y = as_tensor(labels, "labels")
@@ -712,13 +721,17 @@ def fit_acmr(
     triplet: str = "pair",
     margin: float = 0.2,
     seed: int = 0,
-    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-) -> dict[str, list[float]]:
+    val_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    select: str | None = None,
+    progress: bool = False,
+) -> History:
     r"""Train an :class:`ACMR` model on paired features with labels (any data, not only MMDigits).
 
     Minimises ``label_weight * label + triplet_weight * triplet + adversarial_weight * modality``
     with one Adam optimiser over all parameters; the gradient reversal inside the model makes the
-    projectors *maximise* the modality loss while the modality classifier minimises it.
+    projectors *maximise* the modality loss while the modality classifier minimises it.  A
+    shortcut for :func:`mmedu.training.fit` with :meth:`ACMR.training_step` on
+    ``Batches(x_img, x_txt, labels, batch_size=batch_size, seed=seed, drop_last=True)``.
 
     Example::
 
@@ -736,13 +749,15 @@ def fit_acmr(
         margin: triplet margin.
         seed: seeds the shuffling (a local generator; initialise the model under
             ``mmedu.training.set_seed`` for reproducible weights).
-        eval_fn: optional ``eval_fn(model) -> {name: float}`` called after every epoch (in eval
-            mode, without grad); its values are added to the history under their own keys,
-            which must differ from the training keys (``ValueError``).
+        val_fn, select: validation after every epoch and best-epoch selection, as in
+            :func:`~mmedu.training.fit`.
+        progress: show a progress bar over the epochs.
 
     Returns:
-        ``{"label", "triplet", "modality", "modality_acc"}``: one mean per epoch each, plus the
-        keys returned by ``eval_fn``.
+        A :class:`~mmedu.training.History` with ``train_loss`` (the weighted total),
+        ``train_label``, ``train_triplet``, ``train_modality``, ``train_modality_acc`` (one mean
+        per epoch each) and a ``val_<name>`` record per key of ``val_fn``.  The model is left
+        in ``eval()`` mode.
     """
     if not isinstance(model, ACMR):
         raise TypeError(f"model: expected an ACMR model, got {type(model).__name__}")
@@ -754,31 +769,12 @@ def fit_acmr(
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size", minimum=2, maximum=n)
     lr = _real(lr, "lr", minimum=0.0, strict=True)
-    weights = {"label": _real(label_weight, "label_weight", minimum=0.0),
-               "triplet": _real(triplet_weight, "triplet_weight", minimum=0.0),
-               "modality": _real(adversarial_weight, "adversarial_weight", minimum=0.0)}
+    options = {"label_weight": _real(label_weight, "label_weight", minimum=0.0),
+               "triplet_weight": _real(triplet_weight, "triplet_weight", minimum=0.0),
+               "adversarial_weight": _real(adversarial_weight, "adversarial_weight", minimum=0.0),
+               "triplet": triplet, "margin": _real(margin, "margin", minimum=0.0)}
     check_choice(triplet, "triplet", ["pair", "label"])
-    margin = _real(margin, "margin", minimum=0.0)
-    g = torch.Generator().manual_seed(_check_seed(seed))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    keys = ("label", "triplet", "modality", "modality_acc")
-    history: dict[str, list[float]] = {k: [] for k in keys}
-    model.train()
-    n_batches = n // batch_size
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=g).to(like.device)
-        sums = dict.fromkeys(keys, 0.0)
-        for b in range(n_batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            parts = model.losses(xi[idx], xt[idx], y[idx], triplet=triplet, margin=margin)
-            total = sum(weights[k] * parts[k] for k in weights)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            for k in sums:
-                sums[k] += float(parts[k].detach())
-        for k in sums:
-            history[k].append(sums[k] / n_batches)
-        _run_eval(model, eval_fn, history, keys)
-    model.eval()
-    return history
+    batches = Batches(xi, xt, y, batch_size=batch_size, seed=_check_seed(seed), drop_last=True)
+    return fit(model, batches, torch.optim.Adam(model.parameters(), lr=lr), epochs=epochs,
+               step=lambda m, b: m.training_step(b, **options), val_fn=val_fn, select=select,
+               progress=progress, desc="ACMR")

@@ -160,71 +160,103 @@ def spectrogram(
     return ax.figure
 
 
-_CURVE_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
-
-
 def _history_dict(h, name: str) -> dict[str, list[float]]:
+    """``{key: [float per epoch]}`` of a History or a mapping of ``train_*`` / ``val_*`` lists."""
     if hasattr(h, "as_dict"):
         h = h.as_dict()
-    if not isinstance(h, Mapping) or "train_loss" not in h:
-        raise TypeError(f"{name}: expected a History or a dict with a 'train_loss' list, got {type(h).__name__}")
-    out = {}
-    for key in _CURVE_KEYS:
-        values = [float(v) for v in h.get(key, [])]
-        if values and len(values) != len(h["train_loss"]) and key != "train_loss":
-            raise ValueError(
-                f"{name}: expected {key} to be empty or have one value per epoch "
-                f"({len(h['train_loss'])}), got {len(values)}"
-            )
-        out[key] = values
-    if not out["train_loss"]:
-        raise ValueError(f"{name}: expected at least one epoch in train_loss, got none")
+    if not isinstance(h, Mapping) or not any(str(k).startswith("train_") for k in h):
+        raise TypeError(f"{name}: expected a History or a dict with 'train_<name>' lists (e.g. 'train_loss'), "
+                        f"got {type(h).__name__}")
+    out = {str(k): [float(v) for v in values] for k, values in h.items()}
+    n = max(len(v) for k, v in out.items() if k.startswith("train_"))
+    if n == 0:
+        raise ValueError(f"{name}: expected at least one epoch in the train_* lists, got none")
+    for key, values in out.items():
+        if values and len(values) != n:
+            raise ValueError(f"{name}: expected {key} to be empty or have one value per epoch ({n}), got {len(values)}")
     return out
 
 
-def learning_curves(history_or_dict, ax=None) -> Figure:
-    """Loss (left) and accuracy (right) per epoch; training solid, validation dashed.
+def _quantities(runs: Mapping[str, Mapping[str, list[float]]]) -> list[str]:
+    """The quantities recorded (``loss`` of ``train_loss``/``val_loss`` …), in order, all-NaN ones left out."""
+    names: list[str] = []
+    for r in runs.values():
+        for key, values in r.items():
+            q = key.split("_", 1)[1] if key.startswith(("train_", "val_")) else None
+            if q and q not in names and values and not all(math.isnan(v) for v in values):
+                names.append(q)
+    return names
+
+
+_YLABELS = {"loss": "loss", "acc": "accuracy"}
+
+
+def learning_curves(history_or_dict, ax=None, keys: Sequence[str] | None = None) -> Figure:
+    """One panel per recorded quantity against the epoch; training solid, validation dashed.
+
+    A classifier's :class:`~mmedu.training.History` gives two panels, loss and accuracy; a
+    GAN's gives its discriminator and generator losses on separate axes (their scales and
+    signs differ), and a validation metric (``val_R@10``) gets its own panel.
 
     Parameters
     ----------
-    history_or_dict : a :class:`mmedu.training.History`, its ``as_dict()``, or a
-        mapping ``{run name: history}`` to compare several runs (one colour each).
-    ax : None (new figure: two panels, or only the loss panel when no accuracy was
-        recorded), one Axes (loss only) or a pair of Axes (loss, accuracy).
+    history_or_dict : a :class:`mmedu.training.History`, its ``as_dict()`` (keys
+        ``train_<name>`` / ``val_<name>``), or a mapping ``{run name: history}`` to compare
+        several runs (one colour each).
+    ax : None (a new figure, one panel per quantity), one Axes (the first quantity only)
+        or a sequence of Axes (one per quantity, in order).
+    keys : the quantities to draw, e.g. ``["d_loss", "g_loss"]``; default: every one
+        recorded, except those that are ``nan`` throughout (accuracy of a regression).
     """
-    if isinstance(history_or_dict, Mapping) and "train_loss" not in history_or_dict:
+    if isinstance(history_or_dict, Mapping) and not any(str(k).startswith("train_") for k in history_or_dict):
         if not history_or_dict:
             raise ValueError("history_or_dict: expected at least one run, got an empty mapping")
         runs = {str(k): _history_dict(v, f"history_or_dict[{k!r}]") for k, v in history_or_dict.items()}
     else:
         runs = {"": _history_dict(history_or_dict, "history_or_dict")}
-    has_acc = any(not all(math.isnan(a) for a in r[k]) for r in runs.values() for k in ("train_acc", "val_acc") if r[k])
+    recorded = _quantities(runs)
+    if keys is None:
+        quantities = recorded
+    else:
+        if isinstance(keys, str) or not isinstance(keys, Sequence) or not keys:
+            raise TypeError(f"keys: expected a non-empty list of quantity names, got {keys!r}")
+        unknown = [k for k in keys if k not in recorded]
+        if unknown:
+            raise ValueError(f"keys: expected names among the recorded quantities {recorded}, got {unknown}")
+        quantities = list(keys)
 
     if ax is None:
-        fig, axes = plt.subplots(
-            1, 2 if has_acc else 1, figsize=(9 if has_acc else 4.5, 3.2), squeeze=False, layout="constrained"
-        )
-        axes = list(axes[0])
+        n = len(quantities)
+        cols = min(n, 3)
+        rows = -(-n // cols)
+        fig, axes_grid = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False,
+                                      layout="constrained")
+        axes = list(axes_grid.flat)
+        for extra in axes[n:]:
+            extra.remove()
+        axes = axes[:n]
     elif isinstance(ax, Axes):
         axes = [ax]
-    elif isinstance(ax, (Sequence, np.ndarray)) and len(ax) == 2 and all(isinstance(a, Axes) for a in ax):
-        axes = list(ax)  # a list, tuple or the array that plt.subplots(1, 2) returns
+    elif isinstance(ax, (Sequence, np.ndarray)) and len(ax) >= 1 and all(isinstance(a, Axes) for a in ax):
+        axes = list(ax)  # a list, tuple or the array that plt.subplots(1, n) returns
+        if len(axes) > len(quantities):
+            raise ValueError(f"ax: expected at most {len(quantities)} Axes (one per quantity {quantities}), "
+                             f"got {len(axes)}")
     else:
-        raise TypeError(f"ax: expected None, an Axes or a pair of Axes, got {type(ax).__name__}")
+        raise TypeError(f"ax: expected None, an Axes or a sequence of Axes, got {type(ax).__name__}")
 
-    panels = [("loss", "loss")] + ([("acc", "accuracy")] if len(axes) == 2 else [])
-    for (suffix, ylabel), a in zip(panels, axes):
+    for q, a in zip(quantities, axes):
         for i, (name, r) in enumerate(runs.items()):
             color = f"C{i}"
             prefix = f"{name} " if name else ""
             for split, style in (("train", "-"), ("val", "--")):
-                values = r[f"{split}_{suffix}"]
+                values = r.get(f"{split}_{q}", [])
                 if values:
                     epochs = np.arange(1, len(values) + 1)
                     a.plot(epochs, values, style, color=color, marker="o", markersize=3, label=f"{prefix}{split}")
         a.set_xlabel("epoch")
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
-        a.set_ylabel(ylabel)
+        a.set_ylabel(_YLABELS.get(q, q))
         a.legend(fontsize=9)
     return axes[0].figure
 

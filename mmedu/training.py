@@ -1,6 +1,15 @@
-"""A small, explicit training loop: seeding, device choice, ``fit``, ``evaluate``, ``predict``.
+"""The course's one training loop, :func:`fit`, with seeding, device choice, ``evaluate`` and ``predict``.
 
-Batch convention — a loader yields either
+Every model of the course trains through :func:`fit`: classifiers and fusion heads with the
+supervised step, and every other model — the GANs, ACMR, the VAEs, the contrastive and
+attention models — through a *step* that returns a dict of losses for one batch (the
+model's ``training_step``, or a function the chapter writes).  The loop owns the rest:
+optimizer updates, epochs, device, validation after each epoch, keeping the best epoch's
+weights, one progress bar, and one :class:`History` that :func:`mmedu.plot.learning_curves`
+draws.  :class:`Batches` shuffles tensors that sit in memory with a seeded generator.
+Chapters write their own loop only where the loop itself is the lesson.
+
+Batch convention of the supervised step — a loader yields either
 
 * ``(x, y)`` tuples: the model is called as ``model(x)`` and ``y`` is the target;
 * dicts with a ``"label"`` key (what :class:`mmedu.datasets.MultimodalDataset` gives):
@@ -11,8 +20,8 @@ Every tensor of the batch is moved to the model's device first.  To call the mod
 any other way pass ``forward(model, batch) -> (output, target)``, e.g.
 ``forward=lambda m, b: (m(b["image"]), b["label"])``.
 
-Metrics are epoch-level: the loss is the batch-size-weighted mean of the batch
-losses (``loss_fn`` must return a batch mean, as torch losses do by default).
+Metrics are epoch-level: each recorded number is the batch-size-weighted mean of its batch
+values (losses must be batch means, as torch losses are by default).
 Accuracy is defined only for classification — ``output`` of shape ``(B, C)``
 (logits) and an integer target of shape ``(B,)`` — and is ``nan`` otherwise.
 
@@ -25,15 +34,15 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+import copy
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._checks import check_positive_int
+from ._checks import check_bool, check_choice, check_positive_int
 
 with warnings.catch_warnings():
     # Inside Jupyter without ipywidgets, tqdm.auto warns ("IProgress not found") with a
@@ -42,7 +51,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from tqdm.auto import tqdm
 
-__all__ = ["set_seed", "get_device", "History", "fit", "evaluate", "predict", "default_forward"]
+__all__ = ["set_seed", "get_device", "Batches", "History", "fit", "evaluate", "predict", "default_forward"]
 
 Forward = Callable[[nn.Module, Any], "tuple[torch.Tensor, torch.Tensor]"]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -98,27 +107,77 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
     raise ValueError(f"prefer: expected one of 'cpu', 'cuda', 'cuda:N', 'mps', got {prefer!r}")
 
 
-@dataclass
 class History:
-    """Epoch-level metrics recorded by :func:`fit`.
+    """Per-epoch records of :func:`fit`: ``history["train_loss"]`` is a list with one float per epoch.
 
-    ``train_loss[e]`` / ``train_acc[e]`` are the means over epoch ``e`` (taken while
-    the weights were changing); ``val_loss`` / ``val_acc`` are measured after the
-    epoch and stay empty when no ``val_loader`` was given.  Accuracies are ``nan``
-    when the task is not classification.
+    Keys are ``"train_<name>"`` for the mean of a training quantity over the epoch (taken while
+    the weights were changing) and ``"val_<name>"`` for a quantity measured after the epoch.
+    The supervised step records ``train_loss``, ``train_acc``, ``val_loss`` and ``val_acc``
+    (accuracies are ``nan`` when the task is not classification; ``val_*`` lists stay empty
+    without a ``val_loader``); a ``step`` records what it returns, e.g. ``train_d_loss``.
+
+    Read it like a dict (``history["val_acc"]``, ``"val_acc" in history``, ``history.keys()``)
+    or by attribute (``history.val_acc``).  ``len(history)`` is the number of epochs and
+    ``best_epoch`` the epoch (counted from 1) whose weights :func:`fit` kept when it was
+    asked to ``select`` one, else ``None``.  :func:`mmedu.plot.learning_curves` draws it.
     """
 
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
+    def __init__(self, train_loss: Sequence[float] = (), train_acc: Sequence[float] = (),
+                 val_loss: Sequence[float] = (), val_acc: Sequence[float] = (),
+                 **records: Sequence[float]) -> None:
+        self._records: dict[str, list[float]] = {
+            "train_loss": list(train_loss), "train_acc": list(train_acc),
+            "val_loss": list(val_loss), "val_acc": list(val_acc),
+        }
+        for key, values in records.items():
+            self._records[key] = list(values)
+        self.best_epoch: int | None = None
+
+    @classmethod
+    def empty(cls) -> "History":
+        """A history with no keys at all (the keys appear as :func:`fit` records them)."""
+        h = cls()
+        h._records.clear()
+        return h
+
+    def append(self, key: str, value: float) -> None:
+        """Add one epoch's ``value`` under ``key`` (created on first use)."""
+        self._records.setdefault(key, []).append(float(value))
 
     def as_dict(self) -> dict[str, list[float]]:
-        """A copy as ``{"train_loss": [...], "train_acc": [...], "val_loss": [...], "val_acc": [...]}``."""
-        return asdict(self)
+        """A copy as ``{key: [one float per epoch]}``."""
+        return {k: list(v) for k, v in self._records.items()}
+
+    def keys(self):
+        return self._records.keys()
+
+    def items(self):
+        return self._records.items()
+
+    def __getitem__(self, key: str) -> list[float]:
+        try:
+            return self._records[key]
+        except KeyError:
+            raise KeyError(f"history: expected one of the keys {list(self._records)}, got {key!r}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._records
+
+    def __iter__(self):
+        return iter(self._records)
+
+    def __getattr__(self, name: str) -> list[float]:
+        records = self.__dict__.get("_records", {})
+        if name in records:
+            return records[name]
+        raise AttributeError(f"History has no record {name!r} (its keys: {list(records)})")
 
     def __len__(self) -> int:
-        return len(self.train_loss)
+        return max((len(v) for k, v in self._records.items() if k.startswith("train_")), default=0)
+
+    def __repr__(self) -> str:
+        best = "" if self.best_epoch is None else f", best_epoch={self.best_epoch}"
+        return f"History(epochs={len(self)}, keys={list(self._records)}{best})"
 
 
 def _to_device(obj, device: torch.device):
@@ -222,63 +281,267 @@ def _run_epoch(model, loader, forward, loss_fn, device, optimizer=None, where="l
     return total_loss / n_seen, (n_correct / n_seen if classification else math.nan)
 
 
+class Batches:
+    """Minibatches of row-aligned tensors, reshuffled at every pass by one seeded generator.
+
+    ``Batches(x, y, batch_size=128, seed=0)`` yields ``(x[idx], y[idx])`` for consecutive
+    slices ``idx`` of ``torch.randperm(N, generator=self.generator)``, a new permutation each
+    time it is iterated (each epoch); a single tensor yields ``x[idx]``, a dict of tensors
+    yields ``{name: t[idx]}``.  It is the loader :func:`fit` uses for tensors that already sit
+    in memory (a ``DataLoader`` works too).
+
+    Args:
+        *tensors: ``(N, ...)`` tensors with the same first dimension, or one dict of them.
+        batch_size: rows per batch.
+        seed: seeds :attr:`generator` (a local ``torch.Generator``; no global RNG is touched).
+        generator: an existing generator instead of ``seed`` (e.g. one also used for dropout).
+        shuffle: ``False`` keeps the rows in order.
+        drop_last: drop the last, smaller batch (so every batch has ``batch_size`` rows).
+
+    The step may use :attr:`generator` for its own random draws (modality dropout, the VAE's
+    reparameterisation); they then interleave with the shuffling reproducibly.
+    """
+
+    def __init__(self, *tensors, batch_size: int, seed: int | None = None,
+                 generator: torch.Generator | None = None, shuffle: bool = True,
+                 drop_last: bool = False) -> None:
+        if len(tensors) == 1 and isinstance(tensors[0], Mapping):
+            self._names: list[str] | None = list(tensors[0])
+            tensors = tuple(tensors[0].values())
+        else:
+            self._names = None
+        if not tensors:
+            raise ValueError("tensors: expected at least one (N, ...) tensor, got none")
+        for i, t in enumerate(tensors):
+            if not isinstance(t, torch.Tensor) or t.ndim == 0:
+                got = f"a {t.ndim}-d tensor" if isinstance(t, torch.Tensor) else type(t).__name__
+                raise TypeError(f"tensors[{i}]: expected a tensor of shape (N, ...), got {got}")
+        n = int(tensors[0].shape[0])
+        if any(int(t.shape[0]) != n for t in tensors):
+            raise ValueError(f"tensors: expected the same number of rows N, got {[int(t.shape[0]) for t in tensors]}")
+        self.tensors = tensors
+        self.n = n
+        self.batch_size = check_positive_int(batch_size, "batch_size", maximum=max(n, 1))
+        if seed is not None and generator is not None:
+            raise ValueError("seed and generator: expected at most one of them, got both")
+        if generator is None:
+            seed = 0 if seed is None else check_positive_int(seed, "seed", minimum=0, maximum=2**63 - 1)
+            generator = torch.Generator().manual_seed(seed)
+        elif not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
+        self.generator = generator
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.drop_last = check_bool(drop_last, "drop_last")
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator:
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        stop = len(self) * self.batch_size
+        for start in range(0, min(stop, self.n), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            rows = [t[idx.to(t.device)] for t in self.tensors]
+            if self._names is not None:
+                yield dict(zip(self._names, rows))
+            else:
+                yield rows[0] if len(rows) == 1 else tuple(rows)
+
+    def __repr__(self) -> str:
+        return (f"Batches(n={self.n}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last})")
+
+
+Step = Callable[..., Mapping[str, Any]]
+
+
+def _first_tensor(obj) -> torch.Tensor | None:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    values = obj.values() if isinstance(obj, Mapping) else obj if isinstance(obj, (list, tuple)) else ()
+    for v in values:
+        t = _first_tensor(v)
+        if t is not None:
+            return t
+    return None
+
+
+def _step_epoch(model, loader, step, device, optimizer, manual: bool, where: str) -> dict[str, float]:
+    """One pass of a ``step`` over ``loader``: batch-size-weighted means of what it returns."""
+    totals: dict[str, float] = {}
+    n_seen = 0
+    for i, batch in enumerate(loader):
+        batch = _to_device(batch, device)
+        out = step(model, batch, optimizer) if manual else step(model, batch)
+        if not isinstance(out, Mapping):
+            raise TypeError(f"step: expected it to return a dict of losses, got {type(out).__name__}")
+        if not manual and optimizer is not None:
+            loss = out.get("loss")
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+                raise ValueError(f"step: expected a scalar tensor under 'loss' (what the optimizer minimises), "
+                                 f"got {got}; keys {sorted(out)}")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        first = _first_tensor(batch)
+        b = int(first.shape[0]) if first is not None and first.ndim > 0 else 1
+        for k, v in out.items():
+            value = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+            if k == "loss" and not math.isfinite(value):
+                raise FloatingPointError(
+                    f"the loss became {value} at batch {i} of {where} (a learning rate too large? NaN inputs?)"
+                )
+            totals[k] = totals.get(k, 0.0) + value * b
+        n_seen += b
+    if n_seen == 0:
+        raise ValueError(f"{where}: expected at least one batch, got an empty loader")
+    return {k: v / n_seen for k, v in totals.items()}
+
+
+def _check_optimizer(optimizer) -> bool:
+    """True for a mapping of optimizers (the step updates the weights itself)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return False
+    if isinstance(optimizer, Mapping) and optimizer and all(
+            isinstance(o, torch.optim.Optimizer) for o in optimizer.values()):
+        return True
+    raise TypeError("optimizer: expected a torch.optim.Optimizer or a non-empty dict of them "
+                    f"(one per part of the model), got {type(optimizer).__name__}")
+
+
 def fit(
     model: nn.Module,
     train_loader: Iterable,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: LossFn = F.cross_entropy,
+    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer],
+    loss_fn: LossFn | None = None,
     epochs: int = 1,
     *,
+    step: Step | None = None,
     val_loader: Iterable | None = None,
+    val_fn: Callable[[nn.Module], Mapping[str, float]] | None = None,
+    select: str | None = None,
+    mode: str = "max",
     device: str | torch.device | None = None,
     forward: Forward | None = None,
     progress: bool = True,
     desc: str | None = None,
 ) -> History:
-    """Train ``model`` for ``epochs`` passes over ``train_loader``.
+    """Train ``model`` for ``epochs`` passes over ``train_loader``: the course's one training loop.
 
-    Parameters
-    ----------
-    model, optimizer : the module and an optimizer over its parameters.
-    train_loader : iterable of batches (see the module docstring for the convention).
-    loss_fn : ``loss_fn(output, target) -> scalar`` batch mean; default cross-entropy.
-    epochs : number of passes.
-    val_loader : evaluated with :func:`evaluate` after every epoch.
-    device : where to train; ``None`` keeps the model where it is (the batches follow it).
-    forward : ``forward(model, batch) -> (output, target)``; default :func:`default_forward`.
-    progress : show one progress bar over the epochs, whose postfix holds the
-        latest rounded loss / accuracy.  ``False`` shows nothing.
-    desc : label for the bar.
+    **What one batch does** is decided by the first that applies:
 
-    Returns
-    -------
-    History of epoch-level ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``.
-    The model is left in ``eval()`` mode if a ``val_loader`` was given, else in ``train()`` mode.
+    1. ``step(model, batch) -> {"loss": scalar tensor, ...}``: the loop minimises ``"loss"``
+       (``zero_grad``, ``backward``, ``step`` of ``optimizer``) and records every entry;
+    2. the model's own ``model.training_step(batch)`` with the same contract
+       (:class:`mmedu.vae.VAE`, :class:`mmedu.adversarial.ACMR` … define one);
+    3. the supervised step: ``output, target = forward(model, batch)`` (default
+       :func:`default_forward`), minimise ``loss_fn(output, target)`` (default cross-entropy),
+       record the loss and, for ``(B, C)`` logits with integer targets, the accuracy.
 
-    Raises ``FloatingPointError`` as soon as a batch loss is NaN or infinite.
+    With **several optimizers** (a dict, e.g. a GAN's ``{"generator": …, "discriminator": …}``)
+    the step updates the weights itself: it is called ``step(model, batch, optimizers)`` (or
+    ``model.training_step(batch, optimizers)``) and returns the numbers to record.
+
+    **Validation**, after every epoch, in ``eval()`` mode without gradients: ``val_loader``
+    (the supervised step's loss and accuracy, or a ``step``'s outputs, recorded as ``val_*``)
+    and/or ``val_fn(model) -> {name: float}`` (recorded as ``val_<name>``, e.g. a retrieval
+    metric).  ``select="val_R@10"`` keeps the weights of the epoch where that record is best
+    (``mode="max"`` or ``"min"``; the earliest of equal values), restores them at the end and
+    sets ``history.best_epoch``.
+
+    Args:
+        model: the module to train, in place.
+        train_loader: an iterable of batches, iterated once per epoch (a ``DataLoader``, or
+            :class:`Batches` for tensors in memory).
+        optimizer: an optimizer over the model's parameters, or a dict of them (see above).
+        loss_fn: ``loss_fn(output, target) -> scalar`` batch mean, for the supervised step only.
+        epochs: number of passes.
+        step: ``step(model, batch) -> dict`` (see above).
+        val_loader, val_fn, select, mode: validation and best-epoch selection (see above).
+        device: where to train; ``None`` keeps the model where it is (batches follow it).
+        forward: ``forward(model, batch) -> (output, target)`` for the supervised step.
+        progress: one progress bar over the epochs, whose postfix shows the latest rounded
+            values; ``False`` shows nothing.
+        desc: label for the bar.
+
+    Returns:
+        A :class:`History` of per-epoch means.  The model is left in ``eval()`` mode.
+
+    Raises ``FloatingPointError`` as soon as a batch's loss is NaN or infinite.
     """
     epochs = check_positive_int(epochs, "epochs")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    manual = _check_optimizer(optimizer)
+    if step is not None and not callable(step):
+        raise TypeError(f"step: expected a callable step(model, batch) -> dict of losses, got {type(step).__name__}")
+    if step is None and callable(getattr(model, "training_step", None)):
+        step = lambda m, *args: m.training_step(*args)  # noqa: E731
+    supervised = step is None
+    if supervised and manual:
+        raise TypeError("optimizer: a dict of optimizers needs a step that updates the weights itself "
+                        "(step=... or model.training_step), got none")
+    if not supervised and (loss_fn is not None or forward is not None):
+        raise TypeError("loss_fn and forward: expected None with a step (they define the supervised step), "
+                        f"got loss_fn={loss_fn!r}, forward={forward!r}")
+    if manual and val_loader is not None:
+        raise ValueError("val_loader: a step with its own optimizers cannot be evaluated on a loader "
+                         "(it would update the weights); pass val_fn instead")
+    if val_fn is not None and not callable(val_fn):
+        raise TypeError(f"val_fn: expected a callable model -> dict of floats, got {type(val_fn).__name__}")
+    check_choice(mode, "mode", ["max", "min"])
+    loss_fn = F.cross_entropy if loss_fn is None else loss_fn
     device, forward = _prepare(model, device, forward, loss_fn)
-    history = History()
+    history = History() if supervised else History.empty()
+    best_value, best_state = math.nan, None
     bar = tqdm(total=epochs, desc=desc, disable=not progress, leave=True, bar_format=_BAR_FORMAT)
     try:
         for epoch in range(epochs):
             model.train()
-            loss, acc = _run_epoch(model, train_loader, forward, loss_fn, device, optimizer, f"train_loader (epoch {epoch})")
-            history.train_loss.append(loss)
-            history.train_acc.append(acc)
-            shown = {"loss": loss, "acc": acc}
-            if val_loader is not None:
-                val = evaluate(model, val_loader, loss_fn=loss_fn, device=device, forward=forward)
-                history.val_loss.append(val["loss"])
-                history.val_acc.append(val["accuracy"])
-                shown.update(val_loss=val["loss"], val_acc=val["accuracy"])
+            where = f"train_loader (epoch {epoch})"
+            if supervised:
+                loss, acc = _run_epoch(model, train_loader, forward, loss_fn, device, optimizer, where)
+                train = {"loss": loss, "acc": acc}
+            else:
+                train = _step_epoch(model, train_loader, step, device, optimizer, manual, where)
+            for k, v in train.items():
+                history.append(f"train_{k}", v)
+            shown = dict(train)
+            val: dict[str, float] = {}
+            if val_loader is not None or val_fn is not None:
+                model.eval()
+                with torch.no_grad():
+                    if val_loader is not None and supervised:
+                        loss, acc = _run_epoch(model, val_loader, forward, loss_fn, device, None, "val_loader")
+                        val.update(loss=loss, accuracy=acc)
+                    elif val_loader is not None:
+                        val.update(_step_epoch(model, val_loader, step, device, None, False, "val_loader"))
+                    if val_fn is not None:
+                        out = val_fn(model)
+                        if not isinstance(out, Mapping):
+                            raise TypeError(f"val_fn: expected it to return a dict of floats, got {type(out).__name__}")
+                        clash = sorted(set(out) & set(val))
+                        if clash:
+                            raise ValueError(f"val_fn: returned the key(s) {clash}, which val_loader's results "
+                                             "already use; give them other names")
+                        val.update({k: float(v) for k, v in out.items()})
+                for k, v in val.items():
+                    history.append(f"val_{'acc' if supervised and k == 'accuracy' else k}", v)
+                shown.update({f"val_{k if k != 'accuracy' else 'acc'}": v for k, v in val.items()})
+            if select is not None:
+                if select not in history:
+                    raise ValueError(f"select: expected one of the recorded keys {list(history.keys())}, got {select!r}")
+                value = history[select][-1]
+                better = value > best_value if mode == "max" else value < best_value
+                if best_state is None and not math.isnan(value) or better:
+                    best_value, best_state = value, copy.deepcopy(model.state_dict())
+                    history.best_epoch = epoch + 1
             bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in shown.items() if not math.isnan(v)), refresh=False)
             bar.update(1)
     finally:
         bar.close()
+    if select is not None and best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
     return history
 
 

@@ -262,42 +262,125 @@ def test_fixed_seed_short_run_lowers_the_paired_loss():
     with torch.no_grad():
         after = gan.paired_loss(x_img, x_txt).item()
     assert after < 0.5 * before
-    assert set(history) == {"d_loss", "d_acc", "g_loss", "paired_loss"}
-    assert all(len(v) == 15 for v in history.values())
+    assert set(history) == {"train_d_loss", "train_d_acc", "train_g_loss", "train_paired_loss"}
+    assert len(history) == 15 and all(len(v) == 15 for _, v in history.items())
 
 
-def test_fit_gan_is_reproducible_and_eval_fn_is_recorded():
+def test_fit_gan_is_reproducible_and_val_fn_is_recorded():
     x_img, x_txt, _ = planted(n=128)
 
     def run():
         torch.manual_seed(3)
         gan = CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,), paired="contrastive")
         return fit_gan(gan, x_img, x_txt, epochs=2, batch_size=32, seed=5,
-                       eval_fn=lambda m: {"norm": m(x_img).norm().item()})
+                       val_fn=lambda m: {"norm": m(x_img).norm().item()})
 
     a, b = run(), run()
-    assert a == b and len(a["norm"]) == 2
+    assert a.as_dict() == b.as_dict() and len(a["val_norm"]) == 2
 
 
-def test_eval_results_never_mix_with_training_keys():
-    # An eval_fn whose key names a training quantity used to interleave its values with the
-    # per-epoch training means (d_loss: [1.43, 99.0, 1.41, 99.0]); now that is an error, and
-    # evaluation keys of their own sit beside untouched training keys.
-    x_img, x_txt, labels = planted(n=64)
+def _old_fit_gan(model, x_img, x_txt, epochs, batch_size, lr, seed, d_steps=1):
+    # the hand-written loop fit_gan was before it called the one training loop (reference)
+    g = torch.Generator().manual_seed(seed)
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
+    keys = ("d_loss", "d_acc", "g_loss", "paired_loss")
+    history = {k: [] for k in keys}
+    model.train()
+    n = x_img.shape[0]
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=g)
+        sums = dict.fromkeys(keys, 0.0)
+        for b in range(n // batch_size):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            for _ in range(d_steps):
+                out = model.d_step(x_img[idx], x_txt[idx], opt_d)
+            out.update(model.g_step(x_img[idx], x_txt[idx], opt_g))
+            for k in sums:
+                sums[k] += out[k]
+        for k in sums:
+            history[k].append(sums[k] / (n // batch_size))
+    return history
+
+
+def test_fit_gan_is_the_hand_written_gan_loop_bit_for_bit():
+    x_img, x_txt, _ = planted(n=200)  # 200 = 6 batches of 32 and 8 dropped rows
 
     def gan():
-        torch.manual_seed(3)
-        return CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,))
+        torch.manual_seed(1)
+        return CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,), paired="l2")
 
-    plain = fit_gan(gan(), x_img, x_txt, epochs=2, batch_size=32, seed=5)
-    with pytest.raises(ValueError, match=r"eval_fn: returned the key\(s\) \['d_loss'\].*'val_d_loss'"):
-        fit_gan(gan(), x_img, x_txt, epochs=2, batch_size=32, seed=5, eval_fn=lambda m: {"d_loss": 99.0})
-    apart = fit_gan(gan(), x_img, x_txt, epochs=2, batch_size=32, seed=5, eval_fn=lambda m: {"val_d_loss": 99.0})
-    assert apart == {**plain, "val_d_loss": [99.0, 99.0]}
-    assert all(len(v) == 2 for v in apart.values())
-    with pytest.raises(ValueError, match=r"\['label'\]"):
-        fit_acmr(ACMR(20, 15, d_common=4, n_classes=5, hidden=()), x_img, x_txt, labels, epochs=1,
-                 batch_size=32, eval_fn=lambda m: {"label": 0.0, "val R@10": 0.5})
+    old_model, new_model = gan(), gan()
+    old = _old_fit_gan(old_model, x_img, x_txt, epochs=3, batch_size=32, lr=2e-3, seed=4, d_steps=2)
+    new = fit_gan(new_model, x_img, x_txt, epochs=3, batch_size=32, lr_g=2e-3, lr_d=2e-3, seed=4, d_steps=2)
+    assert {f"train_{k}": v for k, v in old.items()} == new.as_dict()
+    assert all(torch.equal(a, b) for a, b in zip(old_model.state_dict().values(), new_model.state_dict().values()))
+    assert not new_model.training
+
+
+def test_fit_gan_select_keeps_the_best_epoch():
+    x_img, x_txt, _ = planted(n=128)
+    torch.manual_seed(3)
+    gan = CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,), paired="l2")
+    snapshots = []
+
+    def val_fn(m):
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"score": [0.1, 0.7, 0.3, 0.7][len(snapshots) - 1]}  # best first at epoch 2
+
+    h = fit_gan(gan, x_img, x_txt, epochs=4, batch_size=32, seed=0, val_fn=val_fn, select="val_score")
+    assert h.best_epoch == 2
+    assert all(torch.equal(v, snapshots[1][k]) for k, v in gan.state_dict().items())
+    assert not all(torch.equal(v, snapshots[3][k]) for k, v in gan.state_dict().items())
+
+
+def test_fit_acmr_is_the_hand_written_loop_bit_for_bit():
+    x_img, x_txt, labels = planted(n=150)
+
+    def model():
+        torch.manual_seed(2)
+        return ACMR(20, 15, d_common=4, n_classes=5, hidden=(8,))
+
+    old_model, new_model = model(), model()
+    g = torch.Generator().manual_seed(7)
+    opt = torch.optim.Adam(old_model.parameters(), lr=1e-3)
+    old = {k: [] for k in ("label", "triplet", "modality", "modality_acc")}
+    old_model.train()
+    for _ in range(2):
+        order = torch.randperm(150, generator=g)
+        sums = dict.fromkeys(old, 0.0)
+        for b in range(150 // 32):
+            idx = order[b * 32:(b + 1) * 32]
+            parts = old_model.losses(x_img[idx], x_txt[idx], labels[idx], triplet="label")
+            total = 1.0 * parts["label"] + 0.5 * parts["triplet"] + 2.0 * parts["modality"]
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            for k in sums:
+                sums[k] += float(parts[k].detach())
+        for k in sums:
+            old[k].append(sums[k] / (150 // 32))
+    new = fit_acmr(new_model, x_img, x_txt, labels, epochs=2, batch_size=32, seed=7, triplet="label",
+                   triplet_weight=0.5, adversarial_weight=2.0)
+    assert all(new[f"train_{k}"] == v for k, v in old.items())
+    assert all(torch.equal(a, b) for a, b in zip(old_model.state_dict().values(), new_model.state_dict().values()))
+
+
+def test_training_step_of_the_gan_checks_its_optimizers():
+    x_img, x_txt, _ = planted(n=16)
+    gan = CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,))
+    opt = torch.optim.Adam(gan.parameters())
+    with pytest.raises(ValueError, match=r"optimizers: expected a dict with keys \['discriminator', 'generator'\], got \['g'\]"):
+        gan.training_step((x_img, x_txt), {"g": opt})
+
+
+def test_plot_learning_curves_draws_a_gan_history():
+    from mmedu.plot import learning_curves
+    x_img, x_txt, _ = planted(n=64)
+    torch.manual_seed(0)
+    h = fit_gan(CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,)), x_img, x_txt, epochs=2, batch_size=32)
+    fig = learning_curves(h)
+    assert len(fig.axes) >= 2
 
 
 def test_contrastive_paired_loss_is_info_nce():
@@ -448,8 +531,8 @@ def test_fit_acmr_recovers_planted_structure():
     torch.manual_seed(0)
     model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(32,), lambda_=0.1)
     history = fit_acmr(model, full_img[tr], full_txt[tr], full_labels[tr], epochs=15, batch_size=50, seed=0)
-    assert set(history) == {"label", "triplet", "modality", "modality_acc"}
-    assert history["label"][-1] < history["label"][0]
+    assert set(history) == {"train_loss", "train_label", "train_triplet", "train_modality", "train_modality_acc"}
+    assert history["train_label"][-1] < history["train_label"][0]
     with torch.no_grad():
         sim = cosine_similarity(model.encode_image(full_img[te]), model.encode_text(full_txt[te]))
     y = full_labels[te]
@@ -471,7 +554,7 @@ def test_fit_acmr_label_triplets_survive_one_class_batches():
     torch.manual_seed(0)
     model = ACMR(20, 15, d_common=4, n_classes=2, hidden=())
     history = fit_acmr(model, x_img, x_txt, labels, epochs=2, batch_size=2, triplet="label", seed=0)
-    assert len(history["triplet"]) == 2 and all(math.isfinite(v) for v in history["triplet"])
+    assert len(history["train_triplet"]) == 2 and all(math.isfinite(v) for v in history["train_triplet"])
 
 
 def test_fit_acmr_on_shuffled_labels_learns_no_classes():
@@ -528,7 +611,7 @@ def test_runs_on_cuda():
     torch.manual_seed(0)
     gan = CrossModalGAN(20, 15, hidden_g=(16,), hidden_d=(16,), paired="l2").to(dev)
     h = fit_gan(gan, x_img.to(dev), x_txt.to(dev), epochs=2, batch_size=32, seed=0)
-    assert all(math.isfinite(v) for v in h["paired_loss"])
+    assert all(math.isfinite(v) for v in h["train_paired_loss"])
     assert gan(x_img.to(dev)).device.type == "cuda"
     model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(16,)).to(dev)
     fit_acmr(model, x_img.to(dev), x_txt.to(dev), labels.to(dev), epochs=2, batch_size=32, seed=0)

@@ -118,14 +118,33 @@ def test_learning_curves_from_history_and_dicts():
 
 
 def test_learning_curves_bad_input():
-    with pytest.raises(TypeError, match="expected a History or a dict with a 'train_loss' list"):
+    with pytest.raises(TypeError, match="expected a History or a dict with 'train_<name>' lists"):
         learning_curves([1.0, 2.0])
     with pytest.raises(ValueError, match=r"expected val_loss to be empty or have one value per epoch \(3\), got 2"):
         learning_curves({"train_loss": [1, 2, 3], "val_loss": [1, 2]})
     with pytest.raises(ValueError, match="expected at least one epoch"):
         learning_curves(History())
-    with pytest.raises(TypeError, match="ax: expected None, an Axes or a pair of Axes"):
+    with pytest.raises(TypeError, match="ax: expected None, an Axes or a sequence of Axes"):
         learning_curves(History([1.0]), ax=(1, 2, 3))
+    _, axs = plt.subplots(1, 3)
+    with pytest.raises(ValueError, match=r"ax: expected at most 2 Axes \(one per quantity \['loss', 'acc'\]\), got 3"):
+        learning_curves(History([1.0], [0.5]), ax=axs)
+    with pytest.raises(ValueError, match=r"keys: expected names among the recorded quantities \['loss'\], got \['acc'\]"):
+        learning_curves(History([1.0]), keys=["acc"])
+
+
+def test_learning_curves_one_panel_per_quantity():
+    # a GAN's history: losses of opposite sign never share an axis; a validation metric has its own
+    h = {"train_d_loss": [1.4, 1.3], "train_g_loss": [-0.7, -0.6], "val_R@10": [0.1, 0.2]}
+    fig = learning_curves(h)
+    assert [a.get_ylabel() for a in fig.axes] == ["d_loss", "g_loss", "R@10"]
+    assert [len(a.lines) for a in fig.axes] == [1, 1, 1]
+    np.testing.assert_array_equal(fig.axes[1].lines[0].get_ydata(), [-0.7, -0.6])
+    assert fig.axes[2].lines[0].get_linestyle() == "--"
+    fig = learning_curves(h, keys=["g_loss"])
+    assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == "g_loss"
+    fig = learning_curves({"train_a": [1, 2], "train_b": [1, 2], "train_c": [1, 2], "train_d": [3, 4]})
+    assert len(fig.axes) == 4  # a 2 x 3 grid with two empty cells removed
 
 
 def test_bar_table_simple_and_grouped():

@@ -1,5 +1,6 @@
 """Tests for mmedu.training: seeding, device choice, fit/evaluate/predict behaviour."""
 
+import copy
 import math
 import random
 import subprocess
@@ -12,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from mmedu.training import History, default_forward, evaluate, fit, get_device, predict, set_seed
+from mmedu.training import Batches, History, default_forward, evaluate, fit, get_device, predict, set_seed
 
 
 def _blobs(n=96, d=5, c=3, seed=0):
@@ -129,7 +130,7 @@ def test_fit_step_changes_parameters_evaluate_does_not():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert all(p.grad is None for p in model.parameters())
     fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
-    assert model.training
+    assert not model.training  # fit always hands the model back in eval() mode
     assert all(not torch.equal(a, b) for a, b in zip(before, _params(model)))
 
 
@@ -232,3 +233,170 @@ def test_bad_input():
         evaluate(model, [(x, y)], loss_fn=lambda o, t: F.cross_entropy(o, t, reduction="none"))
     with pytest.raises(FloatingPointError, match="the loss became nan at batch 0"):
         fit(model, [(x * float("nan"), y)], opt, progress=False)
+
+
+# --------------------------------------------------------------------------- the one loop: steps, Batches, selection
+
+
+def test_batches_reshuffle_each_pass_and_keep_rows_aligned():
+    x = torch.arange(10.0)[:, None] * torch.ones(1, 3)
+    y = torch.arange(10)
+    batches = Batches(x, y, batch_size=4, seed=3)
+    assert len(batches) == 3
+    first, second = list(batches), list(batches)
+    assert [len(b[1]) for b in first] == [4, 4, 2]
+    assert all(torch.equal(bx[:, 0].long(), by) for bx, by in first)  # rows stay paired
+    assert sorted(torch.cat([by for _, by in first]).tolist()) == list(range(10))
+    assert not torch.equal(torch.cat([by for _, by in first]), torch.cat([by for _, by in second]))
+    g = torch.Generator().manual_seed(3)
+    want = torch.randperm(10, generator=g)
+    assert torch.equal(torch.cat([by for _, by in first]), want)  # the documented permutation
+    dropped = Batches(x, y, batch_size=4, seed=3, drop_last=True)
+    assert len(dropped) == 2 and [len(b[1]) for b in dropped] == [4, 4]
+    assert torch.equal(next(iter(Batches(y, batch_size=3, shuffle=False))), torch.tensor([0, 1, 2]))
+    d = next(iter(Batches({"a": x, "b": y}, batch_size=2, seed=0)))
+    assert set(d) == {"a", "b"} and torch.equal(d["a"][:, 0].long(), d["b"])
+
+
+def test_batches_bad_input():
+    with pytest.raises(ValueError, match=r"tensors: expected the same number of rows N, got \[3, 4\]"):
+        Batches(torch.zeros(3), torch.zeros(4), batch_size=2)
+    with pytest.raises(TypeError, match=r"tensors\[0\]: expected a tensor of shape \(N, ...\), got list"):
+        Batches([1, 2], batch_size=1)
+    with pytest.raises(ValueError, match="seed and generator: expected at most one of them, got both"):
+        Batches(torch.zeros(3), batch_size=2, seed=1, generator=torch.Generator())
+    with pytest.raises(ValueError, match="batch_size"):
+        Batches(torch.zeros(3), batch_size=0)
+    with pytest.raises(ValueError, match="expected at least one"):
+        Batches(batch_size=2)
+
+
+class _Regressor(nn.Module):
+    # a model with its own training_step: fit uses it when no step is given
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 1)
+
+    def training_step(self, batch):
+        x, y = batch
+        err = self.lin(x)[:, 0] - y
+        return {"loss": err.pow(2).mean(), "mae": err.abs().mean()}
+
+
+def _regression(n=64):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, generator=g)
+    return x, x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+
+
+def test_fit_with_a_step_is_the_hand_written_loop_bit_for_bit():
+    x, y = _regression()
+    torch.manual_seed(0)
+    a = _Regressor()
+    b = copy.deepcopy(a)
+    opt_a = torch.optim.SGD(a.parameters(), lr=0.05)
+    g = torch.Generator().manual_seed(5)
+    losses = []
+    for _ in range(3):  # the loop fit replaces: shuffle, step, record the epoch's mean
+        total = 0.0
+        for idx in torch.randperm(64, generator=g).split(16):
+            loss = a.training_step((x[idx], y[idx]))["loss"]
+            opt_a.zero_grad()
+            loss.backward()
+            opt_a.step()
+            total += float(loss.detach()) * 16
+        losses.append(total / 64)
+    h = fit(b, Batches(x, y, batch_size=16, seed=5), torch.optim.SGD(b.parameters(), lr=0.05), epochs=3,
+            progress=False)
+    assert h["train_loss"] == losses and set(h) == {"train_loss", "train_mae"}
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    # an explicit step wins over training_step
+    c = copy.deepcopy(b)
+    h2 = fit(c, Batches(x, y, batch_size=16), torch.optim.SGD(c.parameters(), lr=0.0), epochs=1, progress=False,
+             step=lambda m, batch: {"loss": m.lin(batch[0]).sum() * 0.0, "seen": 1.0})
+    assert set(h2) == {"train_loss", "train_seen"} and h2.train_seen == [1.0]
+
+
+def test_fit_val_fn_select_min_restores_the_best_epoch_and_records_val_keys():
+    x, y = _regression()
+    torch.manual_seed(0)
+    model = _Regressor()
+    states = []
+
+    def val_fn(m):
+        states.append(copy.deepcopy(m.state_dict()))
+        return {"mse": [3.0, 1.0, 2.0, 1.0][len(states) - 1]}
+
+    h = fit(model, Batches(x, y, batch_size=16), torch.optim.SGD(model.parameters(), lr=0.05), epochs=4,
+            val_fn=val_fn, select="val_mse", mode="min", progress=False)
+    assert h.best_epoch == 2 and h.val_mse == [3.0, 1.0, 2.0, 1.0] and len(h) == 4
+    assert all(torch.equal(v, states[1][k]) for k, v in model.state_dict().items())
+    assert not model.training
+    # a step's val_loader: the step's numbers on held-out batches, without updates
+    before = copy.deepcopy(model.state_dict())
+    h = fit(model, Batches(x, y, batch_size=16), torch.optim.SGD(model.parameters(), lr=0.0), epochs=1,
+            val_loader=Batches(x, y, batch_size=64, shuffle=False), progress=False)
+    with torch.no_grad():
+        want = model.training_step((x, y))
+    assert h.val_loss == [pytest.approx(float(want["loss"]), rel=1e-6)] and "val_mae" in h
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_fit_with_several_optimizers_lets_the_step_update():
+    x, y = _regression()
+    model = _Regressor()
+    opts = {"w": torch.optim.SGD([model.lin.weight], lr=0.1), "b": torch.optim.SGD([model.lin.bias], lr=0.1)}
+    calls = []
+
+    def step(m, batch, optimizers):
+        calls.append(sorted(optimizers))
+        for name in ("w", "b"):  # two alternating updates, as a GAN's D and G
+            loss = m.training_step(batch)["loss"]
+            optimizers[name].zero_grad()
+            loss.backward()
+            optimizers[name].step()
+        return {"loss": float(loss.detach())}
+
+    h = fit(model, Batches(x, y, batch_size=32), opts, epochs=2, step=step, progress=False)
+    assert calls == [["b", "w"]] * 4 and h.train_loss[1] < h.train_loss[0]
+
+
+def test_fit_step_contract_errors():
+    x, y = _regression(8)
+    model = _Regressor()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    data = Batches(x, y, batch_size=4)
+    with pytest.raises(ValueError, match=r"step: expected a scalar tensor under 'loss'.*got NoneType; keys \['mae'\]"):
+        fit(model, data, opt, step=lambda m, b: {"mae": 1.0}, progress=False)
+    with pytest.raises(TypeError, match="step: expected it to return a dict of losses, got float"):
+        fit(model, data, opt, step=lambda m, b: 1.0, progress=False)
+    with pytest.raises(TypeError, match="loss_fn and forward: expected None with a step"):
+        fit(model, data, opt, F.mse_loss, progress=False)
+    with pytest.raises(TypeError, match="optimizer: a dict of optimizers needs a step"):
+        fit(nn.Linear(3, 1), data, {"a": opt}, progress=False)
+    with pytest.raises(TypeError, match="optimizer: expected a torch.optim.Optimizer or a non-empty dict"):
+        fit(model, data, {}, progress=False)
+    with pytest.raises(ValueError, match="val_loader: a step with its own optimizers cannot be evaluated"):
+        fit(model, data, {"a": opt}, step=lambda m, b, o: {}, val_loader=data, progress=False)
+    with pytest.raises(ValueError, match=r"select: expected one of the recorded keys \['train_loss', 'train_mae'\], got 'val_x'"):
+        fit(model, data, opt, select="val_x", progress=False)
+    with pytest.raises(ValueError, match="mode"):
+        fit(model, data, opt, select="train_loss", mode="best", progress=False)
+    with pytest.raises(FloatingPointError, match="the loss became nan at batch 0"):
+        fit(model, data, opt, step=lambda m, b: {"loss": m.lin(b[0]).sum() * float("nan")}, progress=False)
+    with pytest.raises(ValueError, match=r"val_fn: returned the key\(s\) \['loss'\], which val_loader's results"):
+        fit(nn.Linear(3, 2), [(x, y.long() % 2)], torch.optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1),
+            val_loader=[(x, y.long() % 2)], val_fn=lambda m: {"loss": 0.0}, progress=False)
+
+
+def test_history_reads_like_a_dict_and_by_attribute():
+    h = History([1.0, 0.5], [0.2, 0.4])
+    assert h["train_loss"] == h.train_loss == [1.0, 0.5] and len(h) == 2 and "val_acc" in h
+    assert h.best_epoch is None and "epochs=2" in repr(h)
+    with pytest.raises(KeyError, match=r"history: expected one of the keys \['train_loss'.*got 'loss'"):
+        h["loss"]
+    with pytest.raises(AttributeError, match="History has no record 'nope'"):
+        h.nope
+    e = History.empty()
+    e.append("train_x", 1)
+    assert e.as_dict() == {"train_x": [1.0]}
