@@ -260,7 +260,8 @@ def _experts(mus, logvars, mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return mu, lv, m
 
 
-def product_of_experts(mus, logvars, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
+def product_of_experts(mus: torch.Tensor | Sequence[torch.Tensor], logvars: torch.Tensor | Sequence[torch.Tensor],
+                       mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The product of Gaussian experts and the prior expert ``N(0, I)``, renormalised.
 
     A product of Gaussians is Gaussian: precisions add, and the mean is the
@@ -286,7 +287,8 @@ def product_of_experts(mus, logvars, mask=None) -> tuple[torch.Tensor, torch.Ten
     return mean, -torch.log(total)
 
 
-def mixture_of_experts(mus, logvars, mask=None, generator: torch.Generator | None = None
+def mixture_of_experts(mus: torch.Tensor | Sequence[torch.Tensor], logvars: torch.Tensor | Sequence[torch.Tensor],
+                       mask: torch.Tensor | None = None, generator: torch.Generator | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """One sample per row of the uniform mixture of the (present) Gaussian experts.
 
@@ -389,7 +391,7 @@ class VAE(nn.Module):
         self.encoder = _Expert(self.input_dim, hidden_dim, self.latent_dim)
         self.decoder = _mlp([self.latent_dim, hidden_dim, self.input_dim])
 
-    def _input(self, x) -> torch.Tensor:
+    def _input(self, x: Any) -> torch.Tensor:
         t = _flat_batch(x, "x", self.decoder[0].weight, self.input_dim)
         _check_values(self.likelihood, t, "x")
         return t
@@ -470,8 +472,8 @@ class VAE(nn.Module):
         logs = []
         for _ in range(n_samples):
             z = reparameterize(mu, logvar, generator)
-            log_w = (-_nll(self.likelihood, self.decoder(z), t) + _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-                     - _log_normal(z, mu, logvar))
+            log_prior = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+            log_w = -_nll(self.likelihood, self.decoder(z), t) + log_prior - _log_normal(z, mu, logvar)
             logs.append(log_w)
         return torch.logsumexp(torch.stack(logs), dim=0) - math.log(n_samples)
 
@@ -491,7 +493,8 @@ class _MultimodalVAE(nn.Module):
                  hidden_dim: int = 256, weights: Mapping[str, float] | None = None) -> None:
         super().__init__()
         if not isinstance(input_dims, Mapping) or len(input_dims) < 2:
-            raise TypeError(f"input_dims: expected a mapping of at least two modality names to sizes, got {input_dims!r}")
+            raise TypeError(f"input_dims: expected a mapping of at least two modality names to sizes, "
+                            f"got {input_dims!r}")
         if not isinstance(likelihoods, Mapping) or set(likelihoods) != set(input_dims):
             raise ValueError(f"likelihoods: expected one likelihood per modality {sorted(input_dims)}, "
                              f"got {likelihoods!r}")
@@ -504,7 +507,8 @@ class _MultimodalVAE(nn.Module):
         hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
         weights = {m: 1.0 for m in self.modalities} if weights is None else dict(weights)
         if set(weights) != set(self.modalities):
-            raise ValueError(f"weights: expected a non-negative weight per modality {list(self.modalities)}, got {weights!r}")
+            raise ValueError(f"weights: expected a non-negative weight per modality {list(self.modalities)}, "
+                             f"got {weights!r}")
         self.weights = {m: check_scalar(w, f"weights[{m!r}]", ge=0, tensor=True) for m, w in weights.items()}
         self.experts = nn.ModuleDict({m: _Expert(d, hidden_dim, self.latent_dim) for m, d in self.input_dims.items()})
         self.decoders = nn.ModuleDict({m: _mlp([self.latent_dim, hidden_dim, d]) for m, d in self.input_dims.items()})
@@ -513,7 +517,7 @@ class _MultimodalVAE(nn.Module):
     def _like(self) -> torch.Tensor:
         return next(iter(self.decoders.values()))[0].weight
 
-    def _inputs(self, inputs) -> dict[str, torch.Tensor]:
+    def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
         """Validate a dict of present modalities (missing: absent or None) -> flat tensors."""
         if not isinstance(inputs, Mapping):
             raise TypeError(f"inputs: expected a dict {{modality: tensor}}, got {type(inputs).__name__}")
@@ -533,7 +537,7 @@ class _MultimodalVAE(nn.Module):
             raise ValueError(f"inputs: expected the same batch size for every modality, got {sizes}")
         return out
 
-    def _mask(self, mask, present: Sequence[str], batch: int) -> torch.Tensor:
+    def _mask(self, mask: Any, present: Sequence[str], batch: int) -> torch.Tensor:
         """(B, M) float mask over self.modalities: given mask AND presence in the inputs."""
         like = self._like()
         m = torch.tensor([[1.0 if name in present else 0.0 for name in self.modalities]], device=like.device,
@@ -589,7 +593,7 @@ class _MultimodalVAE(nn.Module):
             raise ValueError(f"z: expected shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         return _mean(self.likelihoods[to_modality], self.decoders[to_modality](z))
 
-    def _source(self, x, from_modality) -> dict[str, torch.Tensor]:
+    def _source(self, x: Any, from_modality: Any) -> dict[str, torch.Tensor]:
         if isinstance(from_modality, str):
             names = [from_modality]
         elif isinstance(from_modality, (list, tuple)) and from_modality:
@@ -608,7 +612,8 @@ class _MultimodalVAE(nn.Module):
         return {names[0]: x}
 
     @torch.no_grad()
-    def generate(self, x=None, from_modality: str | Sequence[str] | None = None, to_modality: str = "image", *,
+    def generate(self, x: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
+                 from_modality: str | Sequence[str] | None = None, to_modality: str = "image", *,
                  n: int | None = None, sample: bool = False, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
         """Generate ``to_modality`` conditioned on ``from_modality`` (or from the prior).
@@ -642,7 +647,7 @@ class _MultimodalVAE(nn.Module):
                              f"({z.shape[0]} rows), got n={n}; leave n out (it is for from_modality=None)")
         return self.decode(z, to_modality)
 
-    def _latent(self, x, sample, generator):
+    def _latent(self, x: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError
 
 

@@ -1,7 +1,9 @@
 """Tests of mmedu.vae against independent references (torch.distributions, closed forms,
 brute-force loops) and of the models' training behaviour."""
 
+import inspect
 import math
+import typing
 
 import pytest
 import torch
@@ -599,3 +601,34 @@ def test_a_generic_loop_over_training_step_lowers_the_loss(cls):
             opt.step()
     assert epoch_loss() < before - 1.0
 
+
+def _public_callables():
+    import mmedu.vae as vae
+
+    for name in vae.__all__:
+        obj = getattr(vae, name)
+        if inspect.isfunction(obj):
+            yield name, obj
+        elif inspect.isclass(obj):
+            for klass in obj.__mro__:
+                if klass.__module__ != "mmedu.vae":
+                    continue
+                for attr, fn in vars(klass).items():
+                    if inspect.isfunction(fn) and (not attr.startswith("_") or attr == "__init__"):
+                        yield f"{name}.{attr}", fn
+
+
+def test_every_public_parameter_and_return_is_typed():
+    untyped = []
+    for name, fn in _public_callables():
+        sig = inspect.signature(fn)
+        untyped += [f"{name}({p})" for p in sig.parameters if p != "self" and
+                    sig.parameters[p].annotation is inspect.Parameter.empty]
+        if sig.return_annotation is inspect.Signature.empty:
+            untyped.append(f"{name} -> ?")
+        typing.get_type_hints(fn)           # every annotation names something that exists
+    assert not untyped, untyped
+    names = {n for n, _ in _public_callables()}
+    interface = ("encode", "sample_posterior", "forward", "elbo", "loss", "training_step")   # the module docstring's
+    for cls in ("VAE", "MVAE", "MMVAE"):
+        assert {f"{cls}.{m}" for m in interface} <= names
