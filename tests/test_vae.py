@@ -428,9 +428,14 @@ def test_cuda_matches_cpu(cls):
         gpu_model = model.cuda()
         gpu = gpu_model.generate(data["caption"].cuda(), "caption", "image")
         gpu_loss = gpu_model.loss({k: v.cuda() for k, v in data.items()}, torch.Generator().manual_seed(1))
+        gpu_step = gpu_model.training_step({k: v.cuda() for k, v in data.items()}, torch.Generator().manual_seed(1))
+        gpu_out = gpu_model({k: v.cuda() for k, v in data.items()}, torch.Generator().manual_seed(1))
         gpu_mu = product_of_experts([data["image"][:, :3].cuda()], [data["image"][:, 3:6].cuda()])[0]
         z, _ = mixture_of_experts([gpu_mu, gpu_mu], [gpu_mu, gpu_mu])
     assert gpu.device.type == "cuda" and z.device.type == "cuda" and torch.isfinite(gpu_loss)
+    assert all(gpu_out[k].device.type == "cuda" for k in ("mu", "logvar", "z"))
+    assert all(o.device.type == "cuda" for o in gpu_out["output"].values())
+    torch.testing.assert_close(gpu_step["loss"], gpu_loss)
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(gpu_mu.cpu(), cpu_mu)
 
