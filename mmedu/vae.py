@@ -19,6 +19,25 @@ Models:
 * :class:`MMVAE` — joint posterior = uniform mixture of the unimodal experts; trained on the
   stratified ELBO with one sample per expert (Shi et al. 2019, K = 1; see :meth:`MMVAE.loss`).
 
+The three models share one interface. ``x`` is a batch ``(B, D)`` for :class:`VAE` and a dict
+``{modality: (B, D_m)}`` for the multimodal two (a missing modality is absent or ``None``;
+their methods also take a per-item ``mask`` ``(B, M)``, 1 = present)::
+
+    encode(x)                    -> (mu, logvar), the parameters of the posterior q(z | x):
+                                    VAE, MVAE: one Gaussian, each (B, d) (a product of Gaussians
+                                    is Gaussian); MMVAE: the M Gaussian experts of the mixture,
+                                    each (M, B, d) in the order model.modalities
+    sample_posterior(x, generator)     -> z (B, d), one reparameterised draw of q(z | x)
+    model(x, generator) = forward(...) -> {"mu", "logvar", "z", "output"}: encode, draw z,
+                                    decode (MMVAE adds "expert", the component each z came from)
+    elbo(x, generator, beta)     -> (B,)  the single-sample ELBO per item
+    loss(x, generator, beta)     -> ()    minus its batch mean: what training minimises
+    training_step(batch, generator, beta) -> {"loss": ()}, for :func:`mmedu.training.fit`
+
+``encode`` is deterministic (no generator): every random draw — of ``z``, and of the
+mixture's expert — happens in ``sample_posterior``, ``forward``, ``elbo`` and ``loss``, from
+the ``generator`` they are given.
+
 Numerical care: every log-variance is clamped to :data:`LOGVAR_RANGE` before it is
 exponentiated, likelihoods are computed from logits (``binary_cross_entropy_with_logits``,
 ``log_softmax``), so extreme inputs give large but finite values, never NaN.
@@ -32,7 +51,7 @@ count-only constant) and ``"gaussian"`` (unit variance; decoder output = mean).
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -241,7 +260,8 @@ def _experts(mus, logvars, mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return mu, lv, m
 
 
-def product_of_experts(mus, logvars, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
+def product_of_experts(mus: torch.Tensor | Sequence[torch.Tensor], logvars: torch.Tensor | Sequence[torch.Tensor],
+                       mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The product of Gaussian experts and the prior expert ``N(0, I)``, renormalised.
 
     A product of Gaussians is Gaussian: precisions add, and the mean is the
@@ -267,7 +287,8 @@ def product_of_experts(mus, logvars, mask=None) -> tuple[torch.Tensor, torch.Ten
     return mean, -torch.log(total)
 
 
-def mixture_of_experts(mus, logvars, mask=None, generator: torch.Generator | None = None
+def mixture_of_experts(mus: torch.Tensor | Sequence[torch.Tensor], logvars: torch.Tensor | Sequence[torch.Tensor],
+                       mask: torch.Tensor | None = None, generator: torch.Generator | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """One sample per row of the uniform mixture of the (present) Gaussian experts.
 
@@ -370,7 +391,7 @@ class VAE(nn.Module):
         self.encoder = _Expert(self.input_dim, hidden_dim, self.latent_dim)
         self.decoder = _mlp([self.latent_dim, hidden_dim, self.input_dim])
 
-    def _input(self, x) -> torch.Tensor:
+    def _input(self, x: Any) -> torch.Tensor:
         t = _flat_batch(x, "x", self.decoder[0].weight, self.input_dim)
         _check_values(self.likelihood, t, "x")
         return t
@@ -387,8 +408,23 @@ class VAE(nn.Module):
             raise ValueError(f"z: expected shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         return self.decoder(z)
 
+    def sample_posterior(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw ``z ~ q(z | x)`` per item, ``(B, d)``: :meth:`encode`, then :func:`reparameterize`."""
+        mu, logvar = self.encode(x)
+        return reparameterize(mu, logvar, generator)
+
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """One pass: ``{"mu", "logvar", "z", "output"}`` (z sampled with ``reparameterize``)."""
+        """One pass through the model, what :meth:`elbo` is computed from.
+
+        Args:
+            x: ``(B, D)`` or ``(B, 1, 28, 28)``.
+            generator: randomness of ``z``.
+
+        Returns:
+            ``{"mu": (B, d), "logvar": (B, d), "z": (B, d), "output": (B, D)}``: the posterior's
+            parameters, one reparameterised draw ``z`` of it, and the decoder's output at ``z``
+            (logits for ``"bernoulli"``, the mean for ``"gaussian"``).
+        """
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar, generator)
         return {"mu": mu, "logvar": logvar, "z": z, "output": self.decoder(z)}
@@ -406,6 +442,22 @@ class VAE(nn.Module):
         """
         return -_batch_mean(self.elbo(x, generator, beta), "x")
 
+    def training_step(self, batch: torch.Tensor | Sequence[torch.Tensor], generator: torch.Generator | None = None,
+                      beta: float = 1.0) -> dict[str, torch.Tensor]:
+        """The loss of one training batch, for :func:`mmedu.training.fit`: ``{"loss": scalar}``.
+
+        Args:
+            batch: ``x`` ``(B, D)`` (or ``(B, 1, 28, 28)``), or a 1-tuple/list ``(x,)`` — what a
+                ``DataLoader`` over ``TensorDataset(x)`` yields.
+            generator, beta: as in :meth:`loss`, whose value ``"loss"`` is (the same arithmetic).
+        """
+        if isinstance(batch, (tuple, list)):
+            if len(batch) != 1:
+                raise ValueError(f"batch: expected a tensor (B, {self.input_dim}) or a 1-tuple (x,), got a "
+                                 f"{type(batch).__name__} of {len(batch)} items (for (x, label) pairs pass batch[0])")
+            batch = batch[0]
+        return {"loss": self.loss(batch, generator, beta)}
+
     @torch.no_grad()
     def log_likelihood(self, x: torch.Tensor, n_samples: int = 100,
                        generator: torch.Generator | None = None) -> torch.Tensor:
@@ -420,8 +472,8 @@ class VAE(nn.Module):
         logs = []
         for _ in range(n_samples):
             z = reparameterize(mu, logvar, generator)
-            log_w = (-_nll(self.likelihood, self.decoder(z), t) + _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-                     - _log_normal(z, mu, logvar))
+            log_prior = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+            log_w = -_nll(self.likelihood, self.decoder(z), t) + log_prior - _log_normal(z, mu, logvar)
             logs.append(log_w)
         return torch.logsumexp(torch.stack(logs), dim=0) - math.log(n_samples)
 
@@ -441,7 +493,8 @@ class _MultimodalVAE(nn.Module):
                  hidden_dim: int = 256, weights: Mapping[str, float] | None = None) -> None:
         super().__init__()
         if not isinstance(input_dims, Mapping) or len(input_dims) < 2:
-            raise TypeError(f"input_dims: expected a mapping of at least two modality names to sizes, got {input_dims!r}")
+            raise TypeError(f"input_dims: expected a mapping of at least two modality names to sizes, "
+                            f"got {input_dims!r}")
         if not isinstance(likelihoods, Mapping) or set(likelihoods) != set(input_dims):
             raise ValueError(f"likelihoods: expected one likelihood per modality {sorted(input_dims)}, "
                              f"got {likelihoods!r}")
@@ -454,7 +507,8 @@ class _MultimodalVAE(nn.Module):
         hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
         weights = {m: 1.0 for m in self.modalities} if weights is None else dict(weights)
         if set(weights) != set(self.modalities):
-            raise ValueError(f"weights: expected a non-negative weight per modality {list(self.modalities)}, got {weights!r}")
+            raise ValueError(f"weights: expected a non-negative weight per modality {list(self.modalities)}, "
+                             f"got {weights!r}")
         self.weights = {m: check_scalar(w, f"weights[{m!r}]", ge=0, tensor=True) for m, w in weights.items()}
         self.experts = nn.ModuleDict({m: _Expert(d, hidden_dim, self.latent_dim) for m, d in self.input_dims.items()})
         self.decoders = nn.ModuleDict({m: _mlp([self.latent_dim, hidden_dim, d]) for m, d in self.input_dims.items()})
@@ -463,7 +517,7 @@ class _MultimodalVAE(nn.Module):
     def _like(self) -> torch.Tensor:
         return next(iter(self.decoders.values()))[0].weight
 
-    def _inputs(self, inputs) -> dict[str, torch.Tensor]:
+    def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
         """Validate a dict of present modalities (missing: absent or None) -> flat tensors."""
         if not isinstance(inputs, Mapping):
             raise TypeError(f"inputs: expected a dict {{modality: tensor}}, got {type(inputs).__name__}")
@@ -483,7 +537,7 @@ class _MultimodalVAE(nn.Module):
             raise ValueError(f"inputs: expected the same batch size for every modality, got {sizes}")
         return out
 
-    def _mask(self, mask, present: Sequence[str], batch: int) -> torch.Tensor:
+    def _mask(self, mask: Any, present: Sequence[str], batch: int) -> torch.Tensor:
         """(B, M) float mask over self.modalities: given mask AND presence in the inputs."""
         like = self._like()
         m = torch.tensor([[1.0 if name in present else 0.0 for name in self.modalities]], device=like.device,
@@ -504,9 +558,30 @@ class _MultimodalVAE(nn.Module):
         x = self._inputs(inputs)
         return {m: self.experts[m](t) for m, t in x.items()}
 
-    def _recon(self, z: torch.Tensor, x: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Weighted sum over the given modalities of -log p(x_m | z), (B,)."""
-        return sum(self.weights[m] * _nll(self.likelihoods[m], self.decoders[m](z), t) for m, t in x.items())
+    def _decode_given(self, z: torch.Tensor, x: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The decoders' outputs (logits or means) at z for the given modalities: {m: (B, D_m)}."""
+        return {m: self.decoders[m](z) for m in x}
+
+    def _recon(self, outputs: Mapping[str, torch.Tensor], x: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Weighted sum over the given modalities of -log p(x_m | z), (B,), from the decoders' outputs at z."""
+        return sum(self.weights[m] * _nll(self.likelihoods[m], outputs[m], t) for m, t in x.items())
+
+    def training_step(self, batch: Mapping[str, torch.Tensor], generator: torch.Generator | None = None,
+                      beta: float = 1.0) -> dict[str, torch.Tensor]:
+        """The loss of one training batch, for :func:`mmedu.training.fit`: ``{"loss": scalar}``.
+
+        Args:
+            batch: ``{modality: (B, D_m)}``; a ``"label"`` entry (what
+                :class:`mmedu.datasets.MultimodalDataset` adds) is ignored unless ``"label"`` is
+                one of the model's modalities.
+            generator, beta: as in :meth:`loss`, whose value ``"loss"`` is (the same arithmetic).
+        """
+        if not isinstance(batch, Mapping):
+            raise TypeError(f"batch: expected a dict {{modality: tensor}} over {list(self.modalities)}, "
+                            f"got {type(batch).__name__}")
+        if "label" in batch and "label" not in self.modalities:
+            batch = {k: v for k, v in batch.items() if k != "label"}
+        return {"loss": self.loss(batch, generator, beta)}
 
     def decode(self, z: torch.Tensor, to_modality: str) -> torch.Tensor:
         """z ``(B, d)`` -> the decoder's mean of ``to_modality``: pixel probabilities, word probabilities
@@ -518,7 +593,7 @@ class _MultimodalVAE(nn.Module):
             raise ValueError(f"z: expected shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         return _mean(self.likelihoods[to_modality], self.decoders[to_modality](z))
 
-    def _source(self, x, from_modality) -> dict[str, torch.Tensor]:
+    def _source(self, x: Any, from_modality: Any) -> dict[str, torch.Tensor]:
         if isinstance(from_modality, str):
             names = [from_modality]
         elif isinstance(from_modality, (list, tuple)) and from_modality:
@@ -537,7 +612,8 @@ class _MultimodalVAE(nn.Module):
         return {names[0]: x}
 
     @torch.no_grad()
-    def generate(self, x=None, from_modality: str | Sequence[str] | None = None, to_modality: str = "image", *,
+    def generate(self, x: torch.Tensor | Mapping[str, torch.Tensor] | None = None,
+                 from_modality: str | Sequence[str] | None = None, to_modality: str = "image", *,
                  n: int | None = None, sample: bool = False, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
         """Generate ``to_modality`` conditioned on ``from_modality`` (or from the prior).
@@ -571,7 +647,7 @@ class _MultimodalVAE(nn.Module):
                              f"({z.shape[0]} rows), got n={n}; leave n out (it is for from_modality=None)")
         return self.decode(z, to_modality)
 
-    def _latent(self, x, sample, generator):
+    def _latent(self, x: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -592,7 +668,8 @@ class MVAE(_MultimodalVAE):
             λ, which keeps a 784-pixel image from drowning a 20-word caption.
     """
 
-    def encode(self, inputs: Mapping[str, torch.Tensor], mask=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, inputs: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """The PoE posterior ``(mu, logvar)``, each ``(B, d)``, of the present modalities.
 
         inputs: ``{modality: (B, D_m)}``; a missing modality is absent or ``None``.
@@ -613,13 +690,40 @@ class MVAE(_MultimodalVAE):
             lvs.append(lv)
         return product_of_experts(mus, lvs, m)
 
+    def sample_posterior(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None, *,
+                         mask: torch.Tensor | None = None) -> torch.Tensor:
+        """One draw ``z`` ``(B, d)`` of the PoE posterior: :meth:`encode`, then :func:`reparameterize`."""
+        mu, logvar = self.encode(inputs, mask)
+        return reparameterize(mu, logvar, generator)
+
+    def forward(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None, *,
+                mask: torch.Tensor | None = None) -> dict[str, Any]:
+        """One pass through the model, what :meth:`elbo` is computed from.
+
+        Args:
+            inputs, mask: as in :meth:`encode`.
+            generator: randomness of ``z``.
+
+        Returns:
+            ``{"mu": (B, d), "logvar": (B, d), "z": (B, d), "output": {m: (B, D_m)}}``: the PoE
+            posterior's parameters, one reparameterised draw ``z`` of it, and each given
+            modality's decoder output at ``z`` (logits for ``"bernoulli"`` and ``"categorical"``,
+            the mean for ``"gaussian"``; :meth:`generate` decodes any modality from any other).
+        """
+        return self._forward(self._inputs(inputs), generator, mask)
+
+    def _forward(self, x: dict[str, torch.Tensor], generator: torch.Generator | None, mask: Any = None
+                 ) -> dict[str, Any]:
+        mu, logvar = self.encode(x, mask)
+        z = reparameterize(mu, logvar, generator)
+        return {"mu": mu, "logvar": logvar, "z": z, "output": self._decode_given(z, x)}
+
     def elbo(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None,
              beta: float = 1.0) -> torch.Tensor:
-        """Single-sample ELBO ``(B,)`` of the given modalities under the PoE posterior."""
+        """Single-sample ELBO ``(B,)`` of the given modalities under the PoE posterior (from :meth:`forward`)."""
         x = self._inputs(inputs)
-        mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, generator)
-        return elbo(self._recon(z, x), mu, logvar, beta)
+        out = self._forward(x, generator)
+        return elbo(self._recon(out["output"], x), out["mu"], out["logvar"], beta)
 
     def loss(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None,
              beta: float = 1.0) -> torch.Tensor:
@@ -631,9 +735,8 @@ class MVAE(_MultimodalVAE):
                 total = total - self.elbo({m: x[m]}, generator, beta)
         return _batch_mean(total, "inputs")
 
-    def _latent(self, x, sample, generator):
-        mu, logvar = self.encode(x)
-        return reparameterize(mu, logvar, generator) if sample else mu
+    def _latent(self, x: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None) -> torch.Tensor:
+        return self.sample_posterior(x, generator) if sample else self.encode(x)[0]
 
 
 class MMVAE(_MultimodalVAE):
@@ -669,7 +772,7 @@ class MMVAE(_MultimodalVAE):
         for mu, lv in posts:
             z = reparameterize(mu, lv, generator)
             log_prior = _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-            terms.append(-self._recon(z, x) - beta * (self._mixture_log_q(z, posts) - log_prior))
+            terms.append(-self._recon(self._decode_given(z, x), x) - beta * (self._mixture_log_q(z, posts) - log_prior))
         return torch.stack(terms).mean(dim=0)
 
     def loss(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None,
@@ -677,21 +780,72 @@ class MMVAE(_MultimodalVAE):
         """Training loss (scalar): minus the batch mean of the stratified ELBO."""
         return -_batch_mean(self.elbo(inputs, generator, beta), "inputs")
 
-    def encode(self, inputs: Mapping[str, torch.Tensor], mask=None,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """A sample ``z`` ``(B, d)`` of the mixture posterior of the present modalities, and the
-        index ``(B,)`` (into ``self.modalities``) of the expert each row came from."""
-        x = self._inputs(inputs)
+    def _components(self, x: dict[str, torch.Tensor], mask: Any
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The experts stacked ``(M, B, d)`` (a missing one's slot: 0, 0) and the presence mask ``(B, M)``."""
         batch = next(iter(x.values())).shape[0]
         m = self._mask(mask, list(x), batch)
         like = self._like()
         zeros = torch.zeros(batch, self.latent_dim, device=like.device, dtype=like.dtype)
         posts = [self.experts[n](x[n]) if n in x else (zeros, zeros) for n in self.modalities]
-        return mixture_of_experts([p[0] for p in posts], [p[1] for p in posts], m, generator)
+        present = m.T[..., None] > 0                                                  # (M, B, 1)
+        mu = torch.where(present, torch.stack([p[0] for p in posts]), 0.0)
+        logvar = torch.where(present, torch.stack([p[1] for p in posts]), 0.0)
+        return mu, logvar, m
 
-    def _latent(self, x, sample, generator):
+    def encode(self, inputs: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The parameters ``(mu, logvar)`` of the mixture's components: the experts, each ``(M, B, d)``.
+
+        The posterior is the uniform mixture of the experts present, ``q(z | X) = (1/M') sum_m
+        N(mu[m], diag exp(logvar[m]))``; it is not one Gaussian, so unlike :meth:`MVAE.encode` this
+        returns all ``M = len(self.modalities)`` of them, stacked in the order ``self.modalities``.
+        The slot of an expert that is missing for an item (its modality absent, ``None``, or 0 in
+        ``mask``) holds ``mu = 0``, ``logvar = 0`` and is not part of that item's mixture.
+        :meth:`sample_posterior` draws from the mixture.
+
+        inputs: ``{modality: (B, D_m)}``; a missing modality is absent or ``None``.
+        mask: optional ``(B, M)`` (order ``self.modalities``), 0 = this item's modality is missing.
+        """
+        mu, logvar, _ = self._components(self._inputs(inputs), mask)
+        return mu, logvar
+
+    def _draw(self, x: dict[str, torch.Tensor], mask: Any, generator: torch.Generator | None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar, m = self._components(x, mask)
+        z, expert = mixture_of_experts(mu, logvar, m, generator)
+        return mu, logvar, z, expert
+
+    def sample_posterior(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None, *,
+                         mask: torch.Tensor | None = None) -> torch.Tensor:
+        """One draw ``z`` ``(B, d)`` of the mixture posterior: for each item, one present expert
+        chosen uniformly at random, then a reparameterised draw from it (:func:`mixture_of_experts`;
+        :meth:`forward` also returns which expert each row came from)."""
+        return self._draw(self._inputs(inputs), mask, generator)[2]
+
+    def forward(self, inputs: Mapping[str, torch.Tensor], generator: torch.Generator | None = None, *,
+                mask: torch.Tensor | None = None) -> dict[str, Any]:
+        """One pass through the model: encode, draw ``z`` from the mixture, decode.
+
+        Args:
+            inputs, mask: as in :meth:`encode`.
+            generator: randomness of the expert chosen for each item and of ``z``.
+
+        Returns:
+            ``{"mu": (M, B, d), "logvar": (M, B, d), "z": (B, d), "expert": (B,), "output": {m: (B, D_m)}}``:
+            the experts' parameters (:meth:`encode`), one draw ``z`` of the mixture as in
+            :meth:`sample_posterior`, the index into ``self.modalities`` of the expert each row of
+            ``z`` came from, and each given modality's decoder output at ``z`` (logits for
+            ``"bernoulli"`` and ``"categorical"``, the mean for ``"gaussian"``). The training
+            objective (:meth:`elbo`) draws one ``z`` from *every* expert instead (stratified).
+        """
+        x = self._inputs(inputs)
+        mu, logvar, z, expert = self._draw(x, mask, generator)
+        return {"mu": mu, "logvar": logvar, "z": z, "expert": expert, "output": self._decode_given(z, x)}
+
+    def _latent(self, x: dict[str, torch.Tensor], sample: bool, generator: torch.Generator | None) -> torch.Tensor:
         if sample:
-            return self.encode(x, generator=generator)[0]
+            return self.sample_posterior(x, generator)
         posts = [self.experts[m](t) for m, t in x.items()]
         if len(posts) == 1:
             return posts[0][0]

@@ -1,7 +1,9 @@
 """Tests of mmedu.vae against independent references (torch.distributions, closed forms,
 brute-force loops) and of the models' training behaviour."""
 
+import inspect
 import math
+import typing
 
 import pytest
 import torch
@@ -246,7 +248,8 @@ def test_generate_refuses_an_n_that_disagrees_with_x():
     # and an n that says otherwise used to be silently ignored
     model = MVAE(DIMS, LIKS, latent_dim=2, hidden_dim=8)
     x = torch.rand(3, 12)
-    with pytest.raises(ValueError, match=r"n: generating from 'image' gives one output per row of x \(3 rows\), got n=5"):
+    with pytest.raises(ValueError,
+                       match=r"n: generating from 'image' gives one output per row of x \(3 rows\), got n=5"):
         model.generate(x, "image", "caption", n=5)
     assert torch.equal(model.generate(x, "image", "caption", n=3), model.generate(x, "image", "caption"))
     with pytest.raises(ValueError, match="n: expected an integer >= 1"):
@@ -362,9 +365,9 @@ def test_mmvae_missing_modality_uses_only_present_experts(rng):
     model = MMVAE(DIMS, LIKS, latent_dim=3, hidden_dim=8)
     data = _batch(rng, 50)
     with torch.no_grad():
-        _, k = model.encode({"caption": data["caption"]}, generator=rng)
+        k = model({"caption": data["caption"]}, rng)["expert"]
         assert bool((k == model.modalities.index("caption")).all())
-        _, k = model.encode(data, mask=torch.tensor([[1, 0]] * 50), generator=rng)
+        k = model(data, rng, mask=torch.tensor([[1, 0]] * 50))["expert"]
         assert bool((k == 0).all())
         # generation from one modality uses that expert's mean: deterministic
         a = model.generate(data["caption"], "caption", "image")
@@ -425,8 +428,212 @@ def test_cuda_matches_cpu(cls):
         gpu_model = model.cuda()
         gpu = gpu_model.generate(data["caption"].cuda(), "caption", "image")
         gpu_loss = gpu_model.loss({k: v.cuda() for k, v in data.items()}, torch.Generator().manual_seed(1))
+        gpu_step = gpu_model.training_step({k: v.cuda() for k, v in data.items()}, torch.Generator().manual_seed(1))
+        gpu_out = gpu_model({k: v.cuda() for k, v in data.items()}, torch.Generator().manual_seed(1))
         gpu_mu = product_of_experts([data["image"][:, :3].cuda()], [data["image"][:, 3:6].cuda()])[0]
         z, _ = mixture_of_experts([gpu_mu, gpu_mu], [gpu_mu, gpu_mu])
     assert gpu.device.type == "cuda" and z.device.type == "cuda" and torch.isfinite(gpu_loss)
+    assert all(gpu_out[k].device.type == "cuda" for k in ("mu", "logvar", "z"))
+    assert all(o.device.type == "cuda" for o in gpu_out["output"].values())
+    torch.testing.assert_close(gpu_step["loss"], gpu_loss)
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(gpu_mu.cpu(), cpu_mu)
+
+
+# ----------------------------------------------------------------------------- one interface for the three models
+def _model_and_input(cls, n=6):
+    data = _batch(torch.Generator().manual_seed(1), n)
+    torch.manual_seed(0)
+    if cls is VAE:
+        return VAE(12, 3, 8), data["image"]
+    return cls(DIMS, LIKS, latent_dim=3, hidden_dim=8), data
+
+
+@pytest.mark.parametrize("cls", [VAE, MVAE, MMVAE])
+def test_every_encode_returns_the_posterior_parameters(cls):
+    # one return type: (mu, logvar), deterministic; (B, d) for the Gaussian posteriors of VAE and
+    # MVAE, (M, B, d) for the M components of the MMVAE's mixture (it used to return (z, expert))
+    model, x = _model_and_input(cls)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        again = model.encode(x)
+        if cls is VAE:
+            want = model.encoder(x)
+        elif cls is MVAE:
+            want = product_of_experts(*zip(*(model.experts[m](x[m]) for m in model.modalities)))
+        else:
+            want = tuple(torch.stack(t) for t in zip(*(model.experts[m](x[m]) for m in model.modalities)))
+    assert mu.shape == logvar.shape == ((6, 3) if cls is not MMVAE else (2, 6, 3))
+    torch.testing.assert_close((mu, logvar), want, rtol=0, atol=0)
+    assert torch.equal(again[0], mu) and torch.equal(again[1], logvar)
+
+
+def test_mmvae_encode_leaves_missing_experts_out_as_zeros():
+    model, data = _model_and_input(MMVAE)
+    cap = model.modalities.index("caption")
+    with torch.no_grad():
+        mu, logvar = model.encode({"caption": data["caption"], "image": None})
+        want = model.experts["caption"](data["caption"])
+        assert torch.equal(mu[cap], want[0]) and torch.equal(logvar[cap], want[1])
+        assert not mu[1 - cap].any() and not logvar[1 - cap].any()
+        mask = torch.tensor([[1, 1]] * 3 + [[0, 1]] * 3)            # image missing for the last three items
+        mu, logvar = model.encode(data, mask=mask)
+        full = model.encode(data)
+    img = model.modalities.index("image")
+    assert torch.equal(mu[:, :3], full[0][:, :3]) and torch.equal(mu[cap], full[0][cap])
+    assert not mu[img, 3:].any() and not logvar[img, 3:].any()
+    with pytest.raises(TypeError, match="generator"):
+        model.encode(data, generator=torch.Generator())       # encode draws nothing: see sample_posterior
+
+
+@pytest.mark.parametrize("cls", [VAE, MVAE])
+def test_sample_posterior_is_a_reparameterised_draw_of_encode(cls):
+    model, x = _model_and_input(cls)
+    with torch.no_grad():
+        z = model.sample_posterior(x, torch.Generator().manual_seed(3))
+        want = reparameterize(*model.encode(x), torch.Generator().manual_seed(3))
+    assert z.shape == (6, 3) and torch.equal(z, want)
+    if cls is MVAE:
+        mask = torch.tensor([[1, 0]] * 6)
+        with torch.no_grad():
+            z = model.sample_posterior(x, torch.Generator().manual_seed(3), mask=mask)
+            want = reparameterize(*model.encode({"image": x["image"]}), torch.Generator().manual_seed(3))
+        assert torch.equal(z, want)
+
+
+def test_mmvae_sample_posterior_draws_the_mixture_of_encode():
+    model, data = _model_and_input(MMVAE, n=400)
+    mask = torch.tensor([[1, 1]] * 200 + [[0, 1]] * 200)
+    with torch.no_grad():
+        z = model.sample_posterior(data, torch.Generator().manual_seed(4), mask=mask)
+        mu, logvar = model.encode(data, mask=mask)
+        want, expert = mixture_of_experts(mu, logvar, mask, torch.Generator().manual_seed(4))
+        out = model(data, torch.Generator().manual_seed(4), mask=mask)
+    assert z.shape == (400, 3) and torch.equal(z, want) and torch.equal(out["z"], z)
+    assert torch.equal(out["expert"], expert)
+    cap = model.modalities.index("caption")
+    assert bool((expert[200:] == cap).all()) and 0.35 < float((expert[:200] == cap).float().mean()) < 0.65
+
+
+@pytest.mark.parametrize("cls", [VAE, MVAE, MMVAE])
+def test_calling_the_model_runs_forward(cls):
+    # model(x) used to fail for MVAE and MMVAE with torch's "missing the required forward function"
+    model, x = _model_and_input(cls)
+    with torch.no_grad():
+        out = model(x, torch.Generator().manual_seed(2))
+        mu, logvar = model.encode(x)
+        z = model.sample_posterior(x, torch.Generator().manual_seed(2))
+    keys = {"mu", "logvar", "z", "output"} | ({"expert"} if cls is MMVAE else set())
+    assert set(out) == keys
+    assert torch.equal(out["mu"], mu) and torch.equal(out["logvar"], logvar) and torch.equal(out["z"], z)
+    assert out["z"].shape == (6, 3)
+    if cls is VAE:
+        assert torch.equal(out["output"], model.decoder(z))
+    else:
+        assert set(out["output"]) == set(model.modalities)
+        for m in model.modalities:
+            assert torch.equal(out["output"][m], model.decoders[m](z)) and out["output"][m].shape == (6, DIMS[m])
+        one = model({"caption": x["caption"]}, torch.Generator().manual_seed(2))
+        assert set(one["output"]) == {"caption"}       # the given modalities are reconstructed
+
+
+def test_mvae_elbo_is_computed_from_forward(rng):
+    model, data = _model_and_input(MVAE)
+    model.weights = {"image": 0.5, "caption": 2.0}
+    with torch.no_grad():
+        out = model(data, torch.Generator().manual_seed(9))
+        got = model.elbo(data, torch.Generator().manual_seed(9), beta=0.7)
+    nll = (0.5 * bernoulli_nll(out["output"]["image"], data["image"])
+           + 2.0 * categorical_nll(out["output"]["caption"], data["caption"]))
+    torch.testing.assert_close(got, -nll - 0.7 * kl_normal(out["mu"], out["logvar"]))
+
+
+@pytest.mark.parametrize("cls", [VAE, MVAE, MMVAE])
+def test_training_step_is_the_loss_bit_for_bit(cls):
+    model, x = _model_and_input(cls)
+    batches = [x, (x,), [x]] if cls is VAE else [x, {**x, "label": torch.arange(6)}]
+    want = model.loss(x, generator=torch.Generator().manual_seed(5), beta=0.5)
+    for batch in batches:
+        step = model.training_step(batch, generator=torch.Generator().manual_seed(5), beta=0.5)
+        assert set(step) == {"loss"} and step["loss"].shape == () and torch.equal(step["loss"], want)
+    step["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_training_step_refuses_other_batches():
+    vae, x = _model_and_input(VAE)
+    with pytest.raises(ValueError, match=r"batch: expected a tensor \(B, 12\) or a 1-tuple \(x,\), got a tuple of 2"):
+        vae.training_step((x, torch.zeros(6)))
+    model, data = _model_and_input(MVAE)
+    with pytest.raises(TypeError, match=r"batch: expected a dict \{modality: tensor\} over \['image', 'caption'\], "
+                                        r"got list"):
+        model.training_step([data["image"], data["caption"]])
+    with pytest.raises(ValueError, match="unknown modalities"):
+        model.training_step({**data, "audio": torch.zeros(6, 3)})
+    # a modality that is called "label" is a modality, not the dataset's targets
+    labelled = MMVAE({"image": 12, "label": 3}, {"image": "bernoulli", "label": "categorical"},
+                     latent_dim=2, hidden_dim=4)
+    with pytest.raises(ValueError, match="expected 3 features"):
+        labelled.training_step({"image": data["image"], "label": torch.zeros(6, 4)})
+
+
+@pytest.mark.parametrize("cls", [VAE, MVAE, MMVAE])
+def test_a_generic_loop_over_training_step_lowers_the_loss(cls):
+    # what mmedu.training.fit does with a model that has training_step: batches from a DataLoader
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mmedu.datasets import MultimodalDataset
+
+    g = torch.Generator().manual_seed(0)
+    data = _batch(g, 128)
+    torch.manual_seed(0)
+    if cls is VAE:
+        model, dataset = VAE(12, 2, 16), TensorDataset(data["image"])
+    else:
+        model, dataset = cls(DIMS, LIKS, latent_dim=3, hidden_dim=16), MultimodalDataset(data, torch.zeros(128))
+    loader = DataLoader(dataset, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def epoch_loss():
+        with torch.no_grad():
+            return sum(float(model.training_step(b, generator=g)["loss"]) for b in loader) / len(loader)
+
+    before = epoch_loss()
+    for _ in range(40):
+        for batch in loader:
+            opt.zero_grad()
+            model.training_step(batch, generator=g)["loss"].backward()
+            opt.step()
+    assert epoch_loss() < before - 1.0
+
+
+def _public_callables():
+    import mmedu.vae as vae
+
+    for name in vae.__all__:
+        obj = getattr(vae, name)
+        if inspect.isfunction(obj):
+            yield name, obj
+        elif inspect.isclass(obj):
+            for klass in obj.__mro__:
+                if klass.__module__ != "mmedu.vae":
+                    continue
+                for attr, fn in vars(klass).items():
+                    if inspect.isfunction(fn) and (not attr.startswith("_") or attr == "__init__"):
+                        yield f"{name}.{attr}", fn
+
+
+def test_every_public_parameter_and_return_is_typed():
+    untyped = []
+    for name, fn in _public_callables():
+        sig = inspect.signature(fn)
+        untyped += [f"{name}({p})" for p in sig.parameters if p != "self" and
+                    sig.parameters[p].annotation is inspect.Parameter.empty]
+        if sig.return_annotation is inspect.Signature.empty:
+            untyped.append(f"{name} -> ?")
+        typing.get_type_hints(fn)           # every annotation names something that exists
+    assert not untyped, untyped
+    names = {n for n, _ in _public_callables()}
+    interface = ("encode", "sample_posterior", "forward", "elbo", "loss", "training_step")   # the module docstring's
+    for cls in ("VAE", "MVAE", "MMVAE"):
+        assert {f"{cls}.{m}" for m in interface} <= names
