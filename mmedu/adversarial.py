@@ -131,7 +131,7 @@ def _first_param(module: nn.Module) -> torch.Tensor:
 # --------------------------------------------------------------------------- GAN losses
 
 
-def discriminator_loss(real_logits, fake_logits) -> torch.Tensor:
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     r"""Discriminator loss (binary cross-entropy, real = 1, generated = 0), from logits.
 
     ``-mean(log sigmoid(real_logits)) - mean(log(1 - sigmoid(fake_logits)))``, computed with
@@ -150,7 +150,7 @@ def discriminator_loss(real_logits, fake_logits) -> torch.Tensor:
     return -F.logsigmoid(r).mean() - F.logsigmoid(-f).mean()
 
 
-def generator_loss_minimax(fake_logits) -> torch.Tensor:
+def generator_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
     r"""The generator's side of the minimax game: ``mean(log(1 - sigmoid(fake_logits)))``.
 
     The generator *minimises* it (so it is <= 0).  Its gradient with respect to a logit
@@ -164,7 +164,7 @@ def generator_loss_minimax(fake_logits) -> torch.Tensor:
     return F.logsigmoid(-f).mean()
 
 
-def generator_loss_nonsaturating(fake_logits) -> torch.Tensor:
+def generator_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     r"""Non-saturating generator loss ``-mean(log sigmoid(fake_logits))`` (>= 0).
 
     Same fixed point as :func:`generator_loss_minimax`, but its gradient with respect to a
@@ -178,7 +178,7 @@ def generator_loss_nonsaturating(fake_logits) -> torch.Tensor:
     return -F.logsigmoid(f).mean()
 
 
-def optimal_discriminator(p_data, p_g) -> torch.Tensor:
+def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
     r"""The optimal discriminator for a fixed generator, :math:`D^* = p_{data} / (p_{data} + p_g)`.
 
     Args:
@@ -336,7 +336,7 @@ class CrossModalGAN(nn.Module):
             return info_nce(fake, xt, self.temperature)
         return (fake - xt).pow(2).sum(dim=1).mean()
 
-    def d_step(self, x_img, x_txt, optimizer_d: torch.optim.Optimizer) -> dict[str, float]:
+    def d_step(self, x_img: torch.Tensor, x_txt: torch.Tensor, optimizer_d: torch.optim.Optimizer) -> dict[str, float]:
         """One discriminator update (G is not touched: its output is computed without grad).
 
         Returns ``{"d_loss", "d_acc"}``: the loss before the step and the fraction of the batch's
@@ -352,7 +352,7 @@ class CrossModalGAN(nn.Module):
         acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits <= 0).float().mean())
         return {"d_loss": float(loss.detach()), "d_acc": float(acc)}
 
-    def g_step(self, x_img, x_txt, optimizer_g: torch.optim.Optimizer) -> dict[str, float]:
+    def g_step(self, x_img: torch.Tensor, x_txt: torch.Tensor, optimizer_g: torch.optim.Optimizer) -> dict[str, float]:
         """One generator update; only G's parameters receive gradients (D's ``.grad`` untouched).
 
         Returns ``{"g_loss", "paired_loss"}`` before the step (``g_loss`` is the adversarial part;
@@ -408,8 +408,8 @@ def _check_seed(seed) -> int:
 
 def fit_gan(
     model: CrossModalGAN,
-    x_img,
-    x_txt,
+    x_img: torch.Tensor,
+    x_txt: torch.Tensor,
     *,
     epochs: int = 20,
     batch_size: int = 128,
@@ -708,9 +708,9 @@ def _labels(labels, n: int, n_classes: int, device: torch.device) -> torch.Tenso
 
 def fit_acmr(
     model: ACMR,
-    x_img,
-    x_txt,
-    labels,
+    x_img: torch.Tensor,
+    x_txt: torch.Tensor,
+    labels: torch.Tensor,
     *,
     epochs: int = 20,
     batch_size: int = 128,

@@ -35,7 +35,7 @@ import math
 import random
 import warnings
 import copy
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -148,10 +148,10 @@ class History:
         """A copy as ``{key: [one float per epoch]}``."""
         return {k: list(v) for k, v in self._records.items()}
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._records.keys()
 
-    def items(self):
+    def items(self) -> ItemsView[str, list[float]]:
         return self._records.items()
 
     def __getitem__(self, key: str) -> list[float]:
@@ -191,7 +191,7 @@ def _to_device(obj, device: torch.device):
     return obj
 
 
-def default_forward(model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+def default_forward(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, y)`` → ``(model(x), y)``; ``{"label": y, **inputs}`` → ``(model(inputs), y)``."""
     if isinstance(batch, dict):
         if "label" not in batch:
@@ -302,7 +302,7 @@ class Batches:
     reparameterisation); they then interleave with the shuffling reproducibly.
     """
 
-    def __init__(self, *tensors, batch_size: int, seed: int | None = None,
+    def __init__(self, *tensors: torch.Tensor | Mapping[str, torch.Tensor], batch_size: int, seed: int | None = None,
                  generator: torch.Generator | None = None, shuffle: bool = True,
                  drop_last: bool = False) -> None:
         if len(tensors) == 1 and isinstance(tensors[0], Mapping):
