@@ -285,7 +285,7 @@ class Batches:
     """Minibatches of row-aligned tensors, reshuffled at every pass by one seeded generator.
 
     ``Batches(x, y, batch_size=128, seed=0)`` yields ``(x[idx], y[idx])`` for consecutive
-    slices ``idx`` of ``torch.randperm(N, generator=self.generator)``, a new permutation each
+    slices ``idx`` of ``torch.randperm(N, generator=batches.generator)``, a new permutation each
     time it is iterated (each epoch); a single tensor yields ``x[idx]``, a dict of tensors
     yields ``{name: t[idx]}``.  It is the loader :func:`fit` uses for tensors that already sit
     in memory (a ``DataLoader`` works too).
@@ -293,12 +293,12 @@ class Batches:
     Args:
         *tensors: ``(N, ...)`` tensors with the same first dimension, or one dict of them.
         batch_size: rows per batch.
-        seed: seeds :attr:`generator` (a local ``torch.Generator``; no global RNG is touched).
+        seed: seeds ``batches.generator`` (a local ``torch.Generator``; no global RNG is touched).
         generator: an existing generator instead of ``seed`` (e.g. one also used for dropout).
         shuffle: ``False`` keeps the rows in order.
         drop_last: drop the last, smaller batch (so every batch has ``batch_size`` rows).
 
-    The step may use :attr:`generator` for its own random draws (modality dropout, the VAE's
+    The step may use ``batches.generator`` for its own random draws (modality dropout, the VAE's
     reparameterisation); they then interleave with the shuffling reproducibly.
     """
 
