@@ -37,7 +37,7 @@ space semantic; a modality classifier, placed behind gradient reversal, tries to
 modality a code came from, and the projectors learn to make that impossible.
 :func:`fit_acmr` trains it on any paired feature matrices with integer labels.
 
-Shapes: batch first everywhere, ``x_img: (B, d_img)``, ``x_txt: (B, d_txt)``, logits ``(B,)``.
+Shapes: batch first everywhere, ``x_img: (B, image_dim)``, ``x_text: (B, text_dim)``, logits ``(B,)``.
 """
 
 from __future__ import annotations
@@ -114,13 +114,13 @@ def _hidden(hidden, name: str) -> tuple[int, ...]:
     return tuple(check_positive_int(h, f"{name}[{i}]") for i, h in enumerate(hidden))
 
 
-def _mlp(d_in: int, hidden: tuple[int, ...], d_out: int, negative_slope: float = 0.2) -> nn.Sequential:
+def _mlp(input_dim: int, hidden: tuple[int, ...], output_dim: int, negative_slope: float = 0.2) -> nn.Sequential:
     layers: list[nn.Module] = []
-    d = d_in
+    d = input_dim
     for h in hidden:
         layers += [nn.Linear(d, h), nn.LeakyReLU(negative_slope)]
         d = h
-    layers.append(nn.Linear(d, d_out))
+    layers.append(nn.Linear(d, output_dim))
     return nn.Sequential(*layers)
 
 
@@ -207,43 +207,43 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
 
 
 class Generator(nn.Module):
-    """Generator MLP ``(B, d_in) -> (B, d_out)``, LeakyReLU between layers.
+    """Generator MLP ``(B, input_dim) -> (B, output_dim)``, LeakyReLU between layers.
 
     Args:
-        d_in: input size (image features, or a noise dimension for an unconditional GAN).
-        d_out: output size (text features, or the data dimension).
-        hidden: hidden widths; ``()`` gives one linear map, as in the source text's §4.6 code.
+        input_dim: input size (image features, or a noise dimension for an unconditional GAN).
+        output_dim: output size (text features, or the data dimension).
+        hidden_dims: hidden widths; ``()`` gives one linear map, as in the source text's §4.6 code.
     """
 
-    def __init__(self, d_in: int, d_out: int, hidden: Sequence[int] = (128,)) -> None:
+    def __init__(self, input_dim: int, output_dim: int, hidden_dims: Sequence[int] = (128,)) -> None:
         super().__init__()
-        self.d_in = check_positive_int(d_in, "d_in")
-        self.d_out = check_positive_int(d_out, "d_out")
-        self.hidden = _hidden(hidden, "hidden")
-        self.net = _mlp(self.d_in, self.hidden, self.d_out)
+        self.input_dim = check_positive_int(input_dim, "input_dim")
+        self.output_dim = check_positive_int(output_dim, "output_dim")
+        self.hidden_dims = _hidden(hidden_dims, "hidden_dims")
+        self.net = _mlp(self.input_dim, self.hidden_dims, self.output_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, d_in) -> (B, d_out)."""
-        return self.net(_features(x, "x", self.d_in, _first_param(self)))
+        """x: (B, input_dim) -> (B, output_dim)."""
+        return self.net(_features(x, "x", self.input_dim, _first_param(self)))
 
 
 class Discriminator(nn.Module):
-    """Discriminator MLP ``(B, d_in) -> (B,)`` **logits** (no sigmoid: losses take logits).
+    """Discriminator MLP ``(B, input_dim) -> (B,)`` **logits** (no sigmoid: losses take logits).
 
     Args:
-        d_in: input size (for the cross-modal GAN, ``d_img + d_txt``: the joint vector).
-        hidden: hidden widths; ``()`` gives the source text's single linear layer.
+        input_dim: input size (for the cross-modal GAN, ``image_dim + text_dim``: the joint vector).
+        hidden_dims: hidden widths; ``()`` gives the source text's single linear layer.
     """
 
-    def __init__(self, d_in: int, hidden: Sequence[int] = (128,)) -> None:
+    def __init__(self, input_dim: int, hidden_dims: Sequence[int] = (128,)) -> None:
         super().__init__()
-        self.d_in = check_positive_int(d_in, "d_in")
-        self.hidden = _hidden(hidden, "hidden")
-        self.net = _mlp(self.d_in, self.hidden, 1)
+        self.input_dim = check_positive_int(input_dim, "input_dim")
+        self.hidden_dims = _hidden(hidden_dims, "hidden_dims")
+        self.net = _mlp(self.input_dim, self.hidden_dims, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, d_in) -> logits (B,); sigmoid(logit) is the probability "real"."""
-        return self.net(_features(x, "x", self.d_in, _first_param(self)))[:, 0]
+        """x: (B, input_dim) -> logits (B,); sigmoid(logit) is the probability "real"."""
+        return self.net(_features(x, "x", self.input_dim, _first_param(self)))[:, 0]
 
 
 # --------------------------------------------------------------------------- cross-modal GAN
@@ -264,7 +264,7 @@ def _step_only(module: nn.Module, loss: torch.Tensor, optimizer: torch.optim.Opt
 class CrossModalGAN(nn.Module):
     r"""The source text's cross-modal GAN (§3.2, §4.4), with an optional paired loss.
 
-    ``G: (B, d_img) -> (B, d_txt)``; ``D`` scores the joint vector, real
+    ``G: (B, image_dim) -> (B, text_dim)``; ``D`` scores the joint vector, real
     :math:`[x_{img}; x_{txt}]` against generated :math:`[x_{img}; G(x_{img})]`.
     Generator objective per batch:
     ``adversarial_weight * adversarial + paired_weight * paired`` where ``adversarial`` is the
@@ -272,12 +272,12 @@ class CrossModalGAN(nn.Module):
 
     * ``None``: absent (the source's pure adversarial objective);
     * ``"l2"``: ``mean_i ||G(x_img_i) - x_txt_i||^2``;
-    * ``"contrastive"``: symmetric InfoNCE between ``G(x_img)`` and ``x_txt`` over the batch
+    * ``"contrastive"``: symmetric InfoNCE between ``G(x_img)`` and ``x_text`` over the batch
       (cosine similarity / ``temperature``; every other caption of the batch is a negative).
 
     Args:
-        d_img, d_txt: feature sizes.
-        hidden_g, hidden_d: hidden widths of G and D (``()`` = linear, as in the source's code).
+        image_dim, text_dim: feature sizes.
+        hidden_dims_g, hidden_dims_d: hidden widths of G and D (``()`` = linear, as in the source's code).
         paired: ``None``, ``"l2"`` or ``"contrastive"``.
         paired_weight: weight of the paired loss (> 0 when ``paired`` is set).
         adversarial_weight: weight of the adversarial loss (>= 0; 0 trains G by the paired loss only).
@@ -287,10 +287,10 @@ class CrossModalGAN(nn.Module):
 
     def __init__(
         self,
-        d_img: int,
-        d_txt: int,
-        hidden_g: Sequence[int] = (128,),
-        hidden_d: Sequence[int] = (128,),
+        image_dim: int,
+        text_dim: int,
+        hidden_dims_g: Sequence[int] = (128,),
+        hidden_dims_d: Sequence[int] = (128,),
         paired: str | None = None,
         paired_weight: float = 1.0,
         adversarial_weight: float = 1.0,
@@ -298,8 +298,8 @@ class CrossModalGAN(nn.Module):
         temperature: float = 0.1,
     ) -> None:
         super().__init__()
-        self.d_img = check_positive_int(d_img, "d_img")
-        self.d_txt = check_positive_int(d_txt, "d_txt")
+        self.image_dim = check_positive_int(image_dim, "image_dim")
+        self.text_dim = check_positive_int(text_dim, "text_dim")
         check_choice(paired, "paired", [None, "l2", "contrastive"])
         check_choice(g_loss, "g_loss", ["nonsaturating", "minimax"])
         self.paired = paired
@@ -307,42 +307,42 @@ class CrossModalGAN(nn.Module):
         self.paired_weight = _real(paired_weight, "paired_weight", minimum=0.0)
         self.adversarial_weight = _real(adversarial_weight, "adversarial_weight", minimum=0.0)
         self.temperature = _real(temperature, "temperature", minimum=0.0, strict=True)
-        self.generator = Generator(self.d_img, self.d_txt, hidden_g)
-        self.discriminator = Discriminator(self.d_img + self.d_txt, hidden_d)
+        self.generator = Generator(self.image_dim, self.text_dim, hidden_dims_g)
+        self.discriminator = Discriminator(self.image_dim + self.text_dim, hidden_dims_d)
 
-    def _inputs(self, x_img, x_txt=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _inputs(self, x_img, x_text=None) -> tuple[torch.Tensor, torch.Tensor | None]:
         like = _first_param(self)
-        xi = _features(x_img, "x_img", self.d_img, like)
-        if x_txt is None:
+        xi = _features(x_img, "x_img", self.image_dim, like)
+        if x_text is None:
             return xi, None
-        xt = _features(x_txt, "x_txt", self.d_txt, like)
-        check_same_batch([xi, xt], ["x_img", "x_txt"])
+        xt = _features(x_text, "x_text", self.text_dim, like)
+        check_same_batch([xi, xt], ["x_img", "x_text"])
         return xi, xt
 
     def forward(self, x_img: torch.Tensor) -> torch.Tensor:
-        """x_img: (B, d_img) -> generated text features G(x_img): (B, d_txt)."""
+        """x_img: (B, image_dim) -> generated text features G(x_img): (B, text_dim)."""
         return self.generator(self._inputs(x_img)[0])
 
-    def discriminate(self, x_img: torch.Tensor, x_txt: torch.Tensor) -> torch.Tensor:
-        """Logits (B,) of D on the joint vectors [x_img; x_txt] (real or generated text)."""
-        xi, xt = self._inputs(x_img, x_txt)
+    def discriminate(self, x_img: torch.Tensor, x_text: torch.Tensor) -> torch.Tensor:
+        """Logits (B,) of D on the joint vectors [x_img; x_text] (real or generated text)."""
+        xi, xt = self._inputs(x_img, x_text)
         return self.discriminator(torch.cat([xi, xt], dim=1))
 
-    def paired_loss(self, x_img: torch.Tensor, x_txt: torch.Tensor) -> torch.Tensor:
-        """The paired loss of G(x_img) against the true x_txt (L2 unless ``paired='contrastive'``)."""
-        xi, xt = self._inputs(x_img, x_txt)
+    def paired_loss(self, x_img: torch.Tensor, x_text: torch.Tensor) -> torch.Tensor:
+        """The paired loss of G(x_img) against the true x_text (L2 unless ``paired='contrastive'``)."""
+        xi, xt = self._inputs(x_img, x_text)
         fake = self.generator(xi)
         if self.paired == "contrastive":
             return info_nce(fake, xt, self.temperature)
         return (fake - xt).pow(2).sum(dim=1).mean()
 
-    def d_step(self, x_img: torch.Tensor, x_txt: torch.Tensor, optimizer_d: torch.optim.Optimizer) -> dict[str, float]:
+    def d_step(self, x_img: torch.Tensor, x_text: torch.Tensor, optimizer_d: torch.optim.Optimizer) -> dict[str, float]:
         """One discriminator update (G is not touched: its output is computed without grad).
 
         Returns ``{"d_loss", "d_acc"}``: the loss before the step and the fraction of the batch's
         real and generated pairs D classifies correctly (logit > 0 means "real").
         """
-        xi, xt = self._inputs(x_img, x_txt)
+        xi, xt = self._inputs(x_img, x_text)
         with torch.no_grad():
             fake = self.generator(xi)
         real_logits = self.discriminator(torch.cat([xi, xt], dim=1))
@@ -352,13 +352,13 @@ class CrossModalGAN(nn.Module):
         acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits <= 0).float().mean())
         return {"d_loss": float(loss.detach()), "d_acc": float(acc)}
 
-    def g_step(self, x_img: torch.Tensor, x_txt: torch.Tensor, optimizer_g: torch.optim.Optimizer) -> dict[str, float]:
+    def g_step(self, x_img: torch.Tensor, x_text: torch.Tensor, optimizer_g: torch.optim.Optimizer) -> dict[str, float]:
         """One generator update; only G's parameters receive gradients (D's ``.grad`` untouched).
 
         Returns ``{"g_loss", "paired_loss"}`` before the step (``g_loss`` is the adversarial part;
         ``paired_loss`` is the configured paired loss — L2 when ``paired`` is None, for monitoring).
         """
-        xi, xt = self._inputs(x_img, x_txt)
+        xi, xt = self._inputs(x_img, x_text)
         fake = self.generator(xi)
         fake_logits = self.discriminator(torch.cat([xi, fake], dim=1))
         adv = (generator_loss_nonsaturating(fake_logits) if self.g_loss == "nonsaturating"
@@ -380,7 +380,7 @@ class CrossModalGAN(nn.Module):
         The step of :func:`mmedu.training.fit` with two optimizers (see :func:`fit_gan`).
 
         Args:
-            batch: ``(x_img, x_txt)``, shapes ``(B, d_img)`` and ``(B, d_txt)``.
+            batch: ``(x_img, x_text)``, shapes ``(B, image_dim)`` and ``(B, text_dim)``.
             optimizers: ``{"generator": …, "discriminator": …}``.
             d_steps: discriminator updates per generator update.
 
@@ -391,14 +391,14 @@ class CrossModalGAN(nn.Module):
         if not isinstance(optimizers, dict) or set(optimizers) != {"generator", "discriminator"}:
             got = sorted(optimizers) if isinstance(optimizers, dict) else type(optimizers).__name__
             raise ValueError(f"optimizers: expected a dict with keys ['discriminator', 'generator'], got {got}")
-        x_img, x_txt = batch
+        x_img, x_text = batch
         out: dict[str, float] = {}
         if self.adversarial_weight > 0:
             for _ in range(d_steps):
-                out = self.d_step(x_img, x_txt, optimizers["discriminator"])
+                out = self.d_step(x_img, x_text, optimizers["discriminator"])
         else:
             out = {"d_loss": float("nan"), "d_acc": float("nan")}
-        out.update(self.g_step(x_img, x_txt, optimizers["generator"]))
+        out.update(self.g_step(x_img, x_text, optimizers["generator"]))
         return out
 
 
@@ -409,7 +409,7 @@ def _check_seed(seed) -> int:
 def fit_gan(
     model: CrossModalGAN,
     x_img: torch.Tensor,
-    x_txt: torch.Tensor,
+    x_text: torch.Tensor,
     *,
     epochs: int = 20,
     batch_size: int = 128,
@@ -428,13 +428,13 @@ def fit_gan(
     It is exactly::
 
         opts = {"generator": Adam(G, lr_g, betas), "discriminator": Adam(D, lr_d, betas)}
-        fit(model, Batches(x_img, x_txt, batch_size=batch_size, seed=seed, drop_last=True),
+        fit(model, Batches(x_img, x_text, batch_size=batch_size, seed=seed, drop_last=True),
             opts, epochs=epochs, step=lambda m, b, o: m.training_step(b, o, d_steps),
             val_fn=val_fn, select=select)
 
     Args:
         model: the GAN (its parameters' device is used; the data are moved there).
-        x_img: (N, d_img) image features; x_txt: (N, d_txt) the paired text features.
+        x_img: (N, image_dim) image features; x_text: (N, text_dim) the paired text features.
         epochs, batch_size: passes over the data and minibatch size (the last partial batch is
             dropped so every batch has the same size).
         lr_g, lr_d: Adam learning rates of G and D; betas: Adam's betas (0.5 is usual for GANs).
@@ -452,7 +452,7 @@ def fit_gan(
     """
     if not isinstance(model, CrossModalGAN):
         raise TypeError(f"model: expected a CrossModalGAN, got {type(model).__name__}")
-    xi, xt = model._inputs(x_img, x_txt)
+    xi, xt = model._inputs(x_img, x_text)
     n = xi.shape[0]
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size", maximum=n)
@@ -584,8 +584,8 @@ def triplet_loss(
 class ACMR(nn.Module):
     r"""Adversarial cross-modal retrieval in the style of ACMR (Wang et al. 2017).
 
-    Two projectors map image and text features into a common space of size ``d_common``:
-    ``f_img: (B, d_img) -> (B, d_common)``, ``f_txt: (B, d_txt) -> (B, d_common)``.  Trained by
+    Two projectors map image and text features into a common space of size ``embed_dim``:
+    ``f_img: (B, image_dim) -> (B, embed_dim)``, ``f_txt: (B, text_dim) -> (B, embed_dim)``.  Trained by
     :func:`fit_acmr` on
 
     * a **label loss**: one linear classifier on the common codes of both modalities
@@ -597,11 +597,11 @@ class ACMR(nn.Module):
       and the projectors to make it fail (codes of the two modalities become indistinguishable).
 
     Args:
-        d_img, d_txt: input feature sizes.
-        d_common: size of the common space.
+        image_dim, text_dim: input feature sizes.
+        embed_dim: size of the common space.
         n_classes: number of labels (labels are integers in ``0..n_classes-1``).
-        hidden: hidden widths of each projector (``()`` = linear projectors).
-        hidden_modality: hidden widths of the modality classifier.
+        hidden_dims: hidden widths of each projector (``()`` = linear projectors).
+        hidden_dims_modality: hidden widths of the modality classifier.
         lambda_: gradient-reversal strength (weight of the adversarial loss for the projectors).
             Small by default: the reversed loss is unbounded for the projectors, and with
             ``lambda_=1`` training on MMDigits was unstable (the semantic losses suffered).
@@ -609,42 +609,42 @@ class ACMR(nn.Module):
 
     def __init__(
         self,
-        d_img: int,
-        d_txt: int,
-        d_common: int,
+        image_dim: int,
+        text_dim: int,
+        embed_dim: int,
         n_classes: int,
-        hidden: Sequence[int] = (128,),
-        hidden_modality: Sequence[int] = (64,),
+        hidden_dims: Sequence[int] = (128,),
+        hidden_dims_modality: Sequence[int] = (64,),
         lambda_: float = 0.1,
     ) -> None:
         super().__init__()
-        self.d_img = check_positive_int(d_img, "d_img")
-        self.d_txt = check_positive_int(d_txt, "d_txt")
-        self.d_common = check_positive_int(d_common, "d_common")
+        self.image_dim = check_positive_int(image_dim, "image_dim")
+        self.text_dim = check_positive_int(text_dim, "text_dim")
+        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
         self.n_classes = check_positive_int(n_classes, "n_classes", minimum=2)
-        hidden = _hidden(hidden, "hidden")
-        self.image_projector = _mlp(self.d_img, hidden, self.d_common)
-        self.text_projector = _mlp(self.d_txt, hidden, self.d_common)
-        self.label_classifier = nn.Linear(self.d_common, self.n_classes)
+        hidden_dims = _hidden(hidden_dims, "hidden_dims")
+        self.image_projector = _mlp(self.image_dim, hidden_dims, self.embed_dim)
+        self.text_projector = _mlp(self.text_dim, hidden_dims, self.embed_dim)
+        self.label_classifier = nn.Linear(self.embed_dim, self.n_classes)
         self.reversal = GradientReversal(lambda_)
-        self.modality_classifier = _mlp(self.d_common, _hidden(hidden_modality, "hidden_modality"), 1)
+        self.modality_classifier = _mlp(self.embed_dim, _hidden(hidden_dims_modality, "hidden_dims_modality"), 1)
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, d_img) image features -> (B, d_common) common-space codes."""
-        return self.image_projector(_features(x, "x_img", self.d_img, _first_param(self)))
+        """x: (B, image_dim) image features -> (B, embed_dim) common-space codes."""
+        return self.image_projector(_features(x, "x_img", self.image_dim, _first_param(self)))
 
     def encode_text(self, t: torch.Tensor) -> torch.Tensor:
-        """t: (B, d_txt) text features -> (B, d_common) common-space codes."""
-        return self.text_projector(_features(t, "x_txt", self.d_txt, _first_param(self)))
+        """t: (B, text_dim) text features -> (B, embed_dim) common-space codes."""
+        return self.text_projector(_features(t, "x_text", self.text_dim, _first_param(self)))
 
-    def forward(self, x_img: torch.Tensor, x_txt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, d_img), (B, d_txt) -> their codes ((B, d_common), (B, d_common))."""
-        return self.encode_image(x_img), self.encode_text(x_txt)
+    def forward(self, x_img: torch.Tensor, x_text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, image_dim), (B, text_dim) -> their codes ((B, embed_dim), (B, embed_dim))."""
+        return self.encode_image(x_img), self.encode_text(x_text)
 
     def losses(
         self,
         x_img: torch.Tensor,
-        x_txt: torch.Tensor,
+        x_text: torch.Tensor,
         labels: torch.Tensor,
         triplet: str = "pair",
         margin: float = 0.2,
@@ -656,8 +656,8 @@ class ACMR(nn.Module):
         loss reaches the projectors reversed (times ``-lambda_``).
         """
         check_choice(triplet, "triplet", ["pair", "label"])
-        zi, zt = self.encode_image(x_img), self.encode_text(x_txt)
-        check_same_batch([zi, zt], ["x_img", "x_txt"])
+        zi, zt = self.encode_image(x_img), self.encode_text(x_text)
+        check_same_batch([zi, zt], ["x_img", "x_text"])
         y = _labels(labels, zi.shape[0], self.n_classes, zi.device)
         label = 0.5 * (F.cross_entropy(self.label_classifier(zi), y) + F.cross_entropy(self.label_classifier(zt), y))
         trip = triplet_loss(zi, zt, labels=y if triplet == "label" else None, margin=margin)
@@ -682,13 +682,13 @@ class ACMR(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """The step of :func:`mmedu.training.fit`: the weighted objective on one batch.
 
-        ``batch`` is ``(x_img, x_txt, labels)``.  Returns ``{"loss": label_weight * label +
+        ``batch`` is ``(x_img, x_text, labels)``.  Returns ``{"loss": label_weight * label +
         triplet_weight * triplet + adversarial_weight * modality, **self.losses(...)}``; one
         optimizer over all parameters minimises ``"loss"`` (the gradient reversal inside makes
         the projectors maximise the modality part).
         """
-        x_img, x_txt, labels = batch
-        parts = self.losses(x_img, x_txt, labels, triplet=triplet, margin=margin)
+        x_img, x_text, labels = batch
+        parts = self.losses(x_img, x_text, labels, triplet=triplet, margin=margin)
         weights = {"label": label_weight, "triplet": triplet_weight, "modality": adversarial_weight}
         return {"loss": sum(weights[k] * parts[k] for k in weights), **parts}
 
@@ -709,7 +709,7 @@ def _labels(labels, n: int, n_classes: int, device: torch.device) -> torch.Tenso
 def fit_acmr(
     model: ACMR,
     x_img: torch.Tensor,
-    x_txt: torch.Tensor,
+    x_text: torch.Tensor,
     labels: torch.Tensor,
     *,
     epochs: int = 20,
@@ -731,17 +731,17 @@ def fit_acmr(
     with one Adam optimiser over all parameters; the gradient reversal inside the model makes the
     projectors *maximise* the modality loss while the modality classifier minimises it.  A
     shortcut for :func:`mmedu.training.fit` with :meth:`ACMR.training_step` on
-    ``Batches(x_img, x_txt, labels, batch_size=batch_size, seed=seed, drop_last=True)``.
+    ``Batches(x_img, x_text, labels, batch_size=batch_size, seed=seed, drop_last=True)``.
 
     Example::
 
-        model = ACMR(d_img, d_txt, d_common=32, n_classes=10)
-        history = fit_acmr(model, x_img, x_txt, labels, epochs=20, seed=0)
+        model = ACMR(image_dim, text_dim, embed_dim=32, n_classes=10)
+        history = fit_acmr(model, x_img, x_text, labels, epochs=20, seed=0)
         zi, zt = model.encode_image(x_img_test), model.encode_text(x_txt_test)
 
     Args:
         model: the :class:`ACMR` model (trained in place, on its parameters' device).
-        x_img: (N, d_img) image features; x_txt: (N, d_txt) the paired text features (row i of
+        x_img: (N, image_dim) image features; x_text: (N, text_dim) the paired text features (row i of
             both is pair i); labels: (N,) integer labels in ``0..n_classes-1``.
         epochs, batch_size, lr: training schedule (the last partial batch is dropped).
         label_weight, triplet_weight, adversarial_weight: loss weights (>= 0).
@@ -762,9 +762,9 @@ def fit_acmr(
     if not isinstance(model, ACMR):
         raise TypeError(f"model: expected an ACMR model, got {type(model).__name__}")
     like = _first_param(model)
-    xi = _features(x_img, "x_img", model.d_img, like)
-    xt = _features(x_txt, "x_txt", model.d_txt, like)
-    n = check_same_batch([xi, xt], ["x_img", "x_txt"])
+    xi = _features(x_img, "x_img", model.image_dim, like)
+    xt = _features(x_text, "x_text", model.text_dim, like)
+    n = check_same_batch([xi, xt], ["x_img", "x_text"])
     y = _labels(labels, n, model.n_classes, like.device)
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size", minimum=2, maximum=n)

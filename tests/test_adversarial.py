@@ -32,18 +32,18 @@ LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4
 # --------------------------------------------------------------------------- synthetic data
 
 
-def planted(n=600, n_classes=5, d_latent=6, d_img=20, d_txt=15, noise=0.3, seed=0):
+def planted(n=600, n_classes=5, d_latent=6, image_dim=20, text_dim=15, noise=0.3, seed=0):
     """Paired views sharing a latent code: z = class centre + instance detail; each view is a
     different random linear map of z plus its own noise (the planted shared structure)."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % n_classes
     centres = 2.0 * torch.randn(n_classes, d_latent, generator=g)
     z = centres[labels] + 0.7 * torch.randn(n, d_latent, generator=g)
-    a = torch.randn(d_latent, d_img, generator=g) / math.sqrt(d_latent)
-    b = torch.randn(d_latent, d_txt, generator=g) / math.sqrt(d_latent)
-    x_img = z @ a + noise * torch.randn(n, d_img, generator=g)
-    x_txt = z @ b + noise * torch.randn(n, d_txt, generator=g)
-    return x_img, x_txt, labels
+    a = torch.randn(d_latent, image_dim, generator=g) / math.sqrt(d_latent)
+    b = torch.randn(d_latent, text_dim, generator=g) / math.sqrt(d_latent)
+    x_img = z @ a + noise * torch.randn(n, image_dim, generator=g)
+    x_text = z @ b + noise * torch.randn(n, text_dim, generator=g)
+    return x_img, x_text, labels
 
 
 # --------------------------------------------------------------------------- losses
@@ -134,7 +134,7 @@ def test_value_at_optimal_d_is_minus_log4_plus_two_jsd():
 def test_trained_discriminator_approaches_the_optimum():
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    d = Discriminator(1, hidden=())  # a linear logit suffices for equal-variance Gaussians
+    d = Discriminator(1, hidden_dims=())  # a linear logit suffices for equal-variance Gaussians
     opt = torch.optim.Adam(d.parameters(), lr=0.05)
     for _ in range(300):
         real = torch.randn(512, 1, generator=g)
@@ -215,13 +215,13 @@ def test_gradient_reversal_errors():
 
 def test_generator_and_discriminator_shapes():
     torch.manual_seed(0)
-    assert Generator(5, 7, hidden=(8,))(torch.zeros(3, 5)).shape == (3, 7)
-    assert Discriminator(12, hidden=())(torch.zeros(3, 12)).shape == (3,)
-    gan = CrossModalGAN(5, 7, hidden_g=(8,), hidden_d=(8,))
+    assert Generator(5, 7, hidden_dims=(8,))(torch.zeros(3, 5)).shape == (3, 7)
+    assert Discriminator(12, hidden_dims=())(torch.zeros(3, 12)).shape == (3,)
+    gan = CrossModalGAN(5, 7, hidden_dims_g=(8,), hidden_dims_d=(8,))
     assert gan(torch.zeros(3, 5)).shape == (3, 7)
     assert gan.discriminate(torch.zeros(3, 5), torch.zeros(3, 7)).shape == (3,)
-    # the source's wiring: D sees the joint vector of size d_img + d_txt
-    assert gan.discriminator.d_in == 12
+    # the source's wiring: D sees the joint vector of size image_dim + text_dim
+    assert gan.discriminator.input_dim == 12
 
 
 def _snapshot(module):
@@ -235,51 +235,51 @@ def _same(a, b):
 @pytest.mark.parametrize("paired", [None, "l2", "contrastive"])
 def test_generator_step_leaves_d_unchanged_and_vice_versa(paired):
     torch.manual_seed(0)
-    x_img, x_txt, _ = planted(n=64)
-    gan = CrossModalGAN(20, 15, hidden_g=(16,), hidden_d=(16,), paired=paired)
+    x_img, x_text, _ = planted(n=64)
+    gan = CrossModalGAN(20, 15, hidden_dims_g=(16,), hidden_dims_d=(16,), paired=paired)
     opt_g = torch.optim.Adam(gan.generator.parameters(), lr=1e-2)
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=1e-2)
     g0, d0 = _snapshot(gan.generator), _snapshot(gan.discriminator)
-    out = gan.g_step(x_img, x_txt, opt_g)
+    out = gan.g_step(x_img, x_text, opt_g)
     assert set(out) == {"g_loss", "paired_loss"}
     assert not _same(g0, _snapshot(gan.generator))  # G moved
     assert _same(d0, _snapshot(gan.discriminator))  # D did not
     assert all(p.grad is None for p in gan.discriminator.parameters())  # not even D's gradients
     g1 = _snapshot(gan.generator)
-    out = gan.d_step(x_img, x_txt, opt_d)
+    out = gan.d_step(x_img, x_text, opt_d)
     assert set(out) == {"d_loss", "d_acc"} and 0.0 <= out["d_acc"] <= 1.0
     assert not _same(d0, _snapshot(gan.discriminator))  # D moved
     assert _same(g1, _snapshot(gan.generator))  # G did not
 
 
 def test_fixed_seed_short_run_lowers_the_paired_loss():
-    x_img, x_txt, _ = planted(n=512)
+    x_img, x_text, _ = planted(n=512)
     torch.manual_seed(0)
-    gan = CrossModalGAN(20, 15, hidden_g=(32,), hidden_d=(32,), paired="l2")
+    gan = CrossModalGAN(20, 15, hidden_dims_g=(32,), hidden_dims_d=(32,), paired="l2")
     with torch.no_grad():
-        before = gan.paired_loss(x_img, x_txt).item()
-    history = fit_gan(gan, x_img, x_txt, epochs=15, batch_size=64, lr_g=3e-3, lr_d=1e-3, seed=0)
+        before = gan.paired_loss(x_img, x_text).item()
+    history = fit_gan(gan, x_img, x_text, epochs=15, batch_size=64, lr_g=3e-3, lr_d=1e-3, seed=0)
     with torch.no_grad():
-        after = gan.paired_loss(x_img, x_txt).item()
+        after = gan.paired_loss(x_img, x_text).item()
     assert after < 0.5 * before
     assert set(history) == {"train_d_loss", "train_d_acc", "train_g_loss", "train_paired_loss"}
     assert len(history) == 15 and all(len(v) == 15 for _, v in history.items())
 
 
 def test_fit_gan_is_reproducible_and_val_fn_is_recorded():
-    x_img, x_txt, _ = planted(n=128)
+    x_img, x_text, _ = planted(n=128)
 
     def run():
         torch.manual_seed(3)
-        gan = CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,), paired="contrastive")
-        return fit_gan(gan, x_img, x_txt, epochs=2, batch_size=32, seed=5,
+        gan = CrossModalGAN(20, 15, hidden_dims_g=(8,), hidden_dims_d=(8,), paired="contrastive")
+        return fit_gan(gan, x_img, x_text, epochs=2, batch_size=32, seed=5,
                        val_fn=lambda m: {"norm": m(x_img).norm().item()})
 
     a, b = run(), run()
     assert a.as_dict() == b.as_dict() and len(a["val_norm"]) == 2
 
 
-def _old_fit_gan(model, x_img, x_txt, epochs, batch_size, lr, seed, d_steps=1):
+def _old_fit_gan(model, x_img, x_text, epochs, batch_size, lr, seed, d_steps=1):
     # the hand-written loop fit_gan was before it called the one training loop (reference)
     g = torch.Generator().manual_seed(seed)
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -294,8 +294,8 @@ def _old_fit_gan(model, x_img, x_txt, epochs, batch_size, lr, seed, d_steps=1):
         for b in range(n // batch_size):
             idx = order[b * batch_size:(b + 1) * batch_size]
             for _ in range(d_steps):
-                out = model.d_step(x_img[idx], x_txt[idx], opt_d)
-            out.update(model.g_step(x_img[idx], x_txt[idx], opt_g))
+                out = model.d_step(x_img[idx], x_text[idx], opt_d)
+            out.update(model.g_step(x_img[idx], x_text[idx], opt_g))
             for k in sums:
                 sums[k] += out[k]
         for k in sums:
@@ -304,42 +304,42 @@ def _old_fit_gan(model, x_img, x_txt, epochs, batch_size, lr, seed, d_steps=1):
 
 
 def test_fit_gan_is_the_hand_written_gan_loop_bit_for_bit():
-    x_img, x_txt, _ = planted(n=200)  # 200 = 6 batches of 32 and 8 dropped rows
+    x_img, x_text, _ = planted(n=200)  # 200 = 6 batches of 32 and 8 dropped rows
 
     def gan():
         torch.manual_seed(1)
-        return CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,), paired="l2")
+        return CrossModalGAN(20, 15, hidden_dims_g=(8,), hidden_dims_d=(8,), paired="l2")
 
     old_model, new_model = gan(), gan()
-    old = _old_fit_gan(old_model, x_img, x_txt, epochs=3, batch_size=32, lr=2e-3, seed=4, d_steps=2)
-    new = fit_gan(new_model, x_img, x_txt, epochs=3, batch_size=32, lr_g=2e-3, lr_d=2e-3, seed=4, d_steps=2)
+    old = _old_fit_gan(old_model, x_img, x_text, epochs=3, batch_size=32, lr=2e-3, seed=4, d_steps=2)
+    new = fit_gan(new_model, x_img, x_text, epochs=3, batch_size=32, lr_g=2e-3, lr_d=2e-3, seed=4, d_steps=2)
     assert {f"train_{k}": v for k, v in old.items()} == new.as_dict()
     assert all(torch.equal(a, b) for a, b in zip(old_model.state_dict().values(), new_model.state_dict().values()))
     assert not new_model.training
 
 
 def test_fit_gan_select_keeps_the_best_epoch():
-    x_img, x_txt, _ = planted(n=128)
+    x_img, x_text, _ = planted(n=128)
     torch.manual_seed(3)
-    gan = CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,), paired="l2")
+    gan = CrossModalGAN(20, 15, hidden_dims_g=(8,), hidden_dims_d=(8,), paired="l2")
     snapshots = []
 
     def val_fn(m):
         snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
         return {"score": [0.1, 0.7, 0.3, 0.7][len(snapshots) - 1]}  # best first at epoch 2
 
-    h = fit_gan(gan, x_img, x_txt, epochs=4, batch_size=32, seed=0, val_fn=val_fn, select="val_score")
+    h = fit_gan(gan, x_img, x_text, epochs=4, batch_size=32, seed=0, val_fn=val_fn, select="val_score")
     assert h.best_epoch == 2
     assert all(torch.equal(v, snapshots[1][k]) for k, v in gan.state_dict().items())
     assert not all(torch.equal(v, snapshots[3][k]) for k, v in gan.state_dict().items())
 
 
 def test_fit_acmr_is_the_hand_written_loop_bit_for_bit():
-    x_img, x_txt, labels = planted(n=150)
+    x_img, x_text, labels = planted(n=150)
 
     def model():
         torch.manual_seed(2)
-        return ACMR(20, 15, d_common=4, n_classes=5, hidden=(8,))
+        return ACMR(20, 15, embed_dim=4, n_classes=5, hidden_dims=(8,))
 
     old_model, new_model = model(), model()
     g = torch.Generator().manual_seed(7)
@@ -351,7 +351,7 @@ def test_fit_acmr_is_the_hand_written_loop_bit_for_bit():
         sums = dict.fromkeys(old, 0.0)
         for b in range(150 // 32):
             idx = order[b * 32:(b + 1) * 32]
-            parts = old_model.losses(x_img[idx], x_txt[idx], labels[idx], triplet="label")
+            parts = old_model.losses(x_img[idx], x_text[idx], labels[idx], triplet="label")
             total = 1.0 * parts["label"] + 0.5 * parts["triplet"] + 2.0 * parts["modality"]
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -360,32 +360,32 @@ def test_fit_acmr_is_the_hand_written_loop_bit_for_bit():
                 sums[k] += float(parts[k].detach())
         for k in sums:
             old[k].append(sums[k] / (150 // 32))
-    new = fit_acmr(new_model, x_img, x_txt, labels, epochs=2, batch_size=32, seed=7, triplet="label",
+    new = fit_acmr(new_model, x_img, x_text, labels, epochs=2, batch_size=32, seed=7, triplet="label",
                    triplet_weight=0.5, adversarial_weight=2.0)
     assert all(new[f"train_{k}"] == v for k, v in old.items())
     assert all(torch.equal(a, b) for a, b in zip(old_model.state_dict().values(), new_model.state_dict().values()))
 
 
 def test_training_step_of_the_gan_checks_its_optimizers():
-    x_img, x_txt, _ = planted(n=16)
-    gan = CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,))
+    x_img, x_text, _ = planted(n=16)
+    gan = CrossModalGAN(20, 15, hidden_dims_g=(8,), hidden_dims_d=(8,))
     opt = torch.optim.Adam(gan.parameters())
     with pytest.raises(ValueError, match=r"optimizers: expected a dict with keys \['discriminator', 'generator'\], got \['g'\]"):
-        gan.training_step((x_img, x_txt), {"g": opt})
+        gan.training_step((x_img, x_text), {"g": opt})
 
 
 def test_plot_learning_curves_draws_a_gan_history():
     from mmedu.plot import learning_curves
-    x_img, x_txt, _ = planted(n=64)
+    x_img, x_text, _ = planted(n=64)
     torch.manual_seed(0)
-    h = fit_gan(CrossModalGAN(20, 15, hidden_g=(8,), hidden_d=(8,)), x_img, x_txt, epochs=2, batch_size=32)
+    h = fit_gan(CrossModalGAN(20, 15, hidden_dims_g=(8,), hidden_dims_d=(8,)), x_img, x_text, epochs=2, batch_size=32)
     fig = learning_curves(h)
     assert len(fig.axes) >= 2
 
 
 def test_contrastive_paired_loss_is_info_nce():
     torch.manual_seed(0)
-    gan = CrossModalGAN(4, 3, hidden_g=(), paired="contrastive", temperature=0.5)
+    gan = CrossModalGAN(4, 3, hidden_dims_g=(), paired="contrastive", temperature=0.5)
     x, t = torch.randn(6, 4), torch.randn(6, 3)
     s = F.normalize(gan(x), dim=1) @ F.normalize(t, dim=1).T / 0.5
     idx = torch.arange(6)
@@ -394,7 +394,7 @@ def test_contrastive_paired_loss_is_info_nce():
 
 
 def test_cross_modal_gan_errors():
-    gan = CrossModalGAN(5, 7, hidden_g=(), hidden_d=())
+    gan = CrossModalGAN(5, 7, hidden_dims_g=(), hidden_dims_d=())
     with pytest.raises(ValueError, match=r"expected 5 features per row"):
         gan(torch.zeros(3, 6))
     with pytest.raises(ValueError, match=r"expected 7 features per row"):
@@ -415,8 +415,8 @@ def test_cross_modal_gan_errors():
         fit_gan(torch.nn.Linear(2, 2), torch.zeros(3, 2), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="batch_size"):
         fit_gan(gan, torch.zeros(3, 5), torch.zeros(3, 7), batch_size=4)
-    with pytest.raises(TypeError, match="hidden"):
-        Generator(3, 4, hidden=16)
+    with pytest.raises(TypeError, match="hidden_dims"):
+        Generator(3, 4, hidden_dims=16)
 
 
 # --------------------------------------------------------------------------- triplet loss and ACMR
@@ -479,11 +479,11 @@ def test_scalar_options_accept_numpy_scalars():
 
 def test_acmr_shapes_and_losses():
     torch.manual_seed(0)
-    model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(16,))
-    x_img, x_txt, labels = planted(n=32)
+    model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=(16,))
+    x_img, x_text, labels = planted(n=32)
     assert model.encode_image(x_img).shape == (32, 8)
-    assert model.encode_text(x_txt).shape == (32, 8)
-    parts = model.losses(x_img, x_txt, labels)
+    assert model.encode_text(x_text).shape == (32, 8)
+    parts = model.losses(x_img, x_text, labels)
     assert set(parts) == {"label", "triplet", "modality", "modality_acc"}
     assert all(torch.isfinite(v) for v in parts.values())
 
@@ -493,31 +493,31 @@ def test_acmr_label_loss_is_cross_entropy_over_both_modalities():
     # the label loss is one classifier's cross-entropy on the codes of both modalities: with as
     # many image as text codes, that is F.cross_entropy over the 2B codes at once
     torch.manual_seed(0)
-    model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(16,))
-    x_img, x_txt, labels = planted(n=32)
-    codes = torch.cat([model.encode_image(x_img), model.encode_text(x_txt)])
+    model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=(16,))
+    x_img, x_text, labels = planted(n=32)
+    codes = torch.cat([model.encode_image(x_img), model.encode_text(x_text)])
     want = F.cross_entropy(model.label_classifier(codes), torch.cat([labels, labels]))
-    torch.testing.assert_close(model.losses(x_img, x_txt, labels)["label"], want)
+    torch.testing.assert_close(model.losses(x_img, x_text, labels)["label"], want)
     # an untrained classifier on 5 classes: close to the uniform guess's log(5)
     assert abs(want.item() - math.log(5)) < 1.0
 
 
 def test_acmr_modality_gradient_is_reversed_for_the_projectors():
     torch.manual_seed(0)
-    x_img, x_txt, labels = planted(n=32)
+    x_img, x_text, labels = planted(n=32)
     grads = {}
     for lam in (1.0, -1.0):
-        model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(), lambda_=abs(lam))
+        model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=(), lambda_=abs(lam))
         torch.manual_seed(1)
-        model.load_state_dict(ACMR(20, 15, d_common=8, n_classes=5, hidden=()).state_dict())
+        model.load_state_dict(ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=()).state_dict())
         if lam < 0:  # no reversal: compare with the plain gradient
             model.reversal.lambda_ = 0.0
-            zi, zt = model(x_img, x_txt)
+            zi, zt = model(x_img, x_text)
             codes = F.normalize(torch.cat([zi, zt]), dim=1)
             logits = model.modality_classifier(codes)[:, 0]
             loss = F.binary_cross_entropy_with_logits(logits, torch.cat([torch.ones(32), torch.zeros(32)]))
         else:
-            loss = model.losses(x_img, x_txt, labels)["modality"]
+            loss = model.losses(x_img, x_text, labels)["modality"]
         w = model.image_projector[0].weight
         grads[lam] = torch.autograd.grad(loss, [w, model.modality_classifier[0].weight])
     torch.testing.assert_close(grads[1.0][0], -grads[-1.0][0])  # projector: reversed
@@ -529,7 +529,7 @@ def test_fit_acmr_recovers_planted_structure():
     full_img, full_txt, full_labels = planted(n=900, seed=0)
     tr, te = slice(0, 600), slice(600, 900)
     torch.manual_seed(0)
-    model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(32,), lambda_=0.1)
+    model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=(32,), lambda_=0.1)
     history = fit_acmr(model, full_img[tr], full_txt[tr], full_labels[tr], epochs=15, batch_size=50, seed=0)
     assert set(history) == {"train_loss", "train_label", "train_triplet", "train_modality", "train_modality_acc"}
     assert history["train_label"][-1] < history["train_label"][0]
@@ -547,13 +547,13 @@ def test_fit_acmr_recovers_planted_structure():
 def test_fit_acmr_label_triplets_survive_one_class_batches():
     # 2 items of class 1 among 14 of class 0: with batches of 2, several batches hold one class
     # (no negative for any anchor). Training goes on; those batches add 0 to the triplet loss.
-    x_img, x_txt, _ = planted(n=16)
+    x_img, x_text, _ = planted(n=16)
     labels = torch.tensor([0] * 14 + [1] * 2)
     order = torch.randperm(16, generator=torch.Generator().manual_seed(0))
     assert any(bool((labels[order[b:b + 2]] == labels[order[b]]).all()) for b in range(0, 16, 2))
     torch.manual_seed(0)
-    model = ACMR(20, 15, d_common=4, n_classes=2, hidden=())
-    history = fit_acmr(model, x_img, x_txt, labels, epochs=2, batch_size=2, triplet="label", seed=0)
+    model = ACMR(20, 15, embed_dim=4, n_classes=2, hidden_dims=())
+    history = fit_acmr(model, x_img, x_text, labels, epochs=2, batch_size=2, triplet="label", seed=0)
     assert len(history["train_triplet"]) == 2 and all(math.isfinite(v) for v in history["train_triplet"])
 
 
@@ -563,7 +563,7 @@ def test_fit_acmr_on_shuffled_labels_learns_no_classes():
     perm = torch.randperm(900, generator=torch.Generator().manual_seed(1))
     shuffled_txt = full_txt[perm]  # break the pairing as well
     torch.manual_seed(0)
-    model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(32,), lambda_=0.1)
+    model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=(32,), lambda_=0.1)
     fit_acmr(model, full_img[:600], shuffled_txt[:600], full_labels[perm][:600], epochs=5, batch_size=50, seed=0)
     with torch.no_grad():
         sim = cosine_similarity(model.encode_image(full_img[600:]), model.encode_text(full_txt[600:]))
@@ -571,32 +571,32 @@ def test_fit_acmr_on_shuffled_labels_learns_no_classes():
 
 
 def test_acmr_errors():
-    model = ACMR(20, 15, d_common=8, n_classes=5, hidden=())
-    x_img, x_txt, labels = planted(n=40)
+    model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=())
+    x_img, x_text, labels = planted(n=40)
     with pytest.raises(ValueError, match="expected 20 features per row"):
-        fit_acmr(model, x_txt, x_txt, labels)
+        fit_acmr(model, x_text, x_text, labels)
     with pytest.raises(ValueError, match="expected 15 features per row"):
         model.encode_text(x_img)
     with pytest.raises(ValueError, match=r"integers in \[0, 4\]"):
-        fit_acmr(model, x_img, x_txt, labels + 1)
+        fit_acmr(model, x_img, x_text, labels + 1)
     with pytest.raises(ValueError, match=r"integers in \[0, 4\]"):
-        fit_acmr(model, x_img, x_txt, labels - 1)
+        fit_acmr(model, x_img, x_text, labels - 1)
     with pytest.raises(TypeError, match="integer class labels"):
-        fit_acmr(model, x_img, x_txt, labels.float())
+        fit_acmr(model, x_img, x_text, labels.float())
     with pytest.raises(ValueError, match="expected 40 labels"):
-        fit_acmr(model, x_img, x_txt, labels[:30])
+        fit_acmr(model, x_img, x_text, labels[:30])
     with pytest.raises(ValueError, match="same batch size"):
-        fit_acmr(model, x_img, x_txt[:30], labels)
+        fit_acmr(model, x_img, x_text[:30], labels)
     bad = x_img.clone()
     bad[3, 2] = float("nan")
     with pytest.raises(ValueError, match="finite"):
-        fit_acmr(model, bad, x_txt, labels)
+        fit_acmr(model, bad, x_text, labels)
     with pytest.raises(ValueError, match="triplet"):
-        fit_acmr(model, x_img, x_txt, labels, batch_size=20, triplet="hard")
+        fit_acmr(model, x_img, x_text, labels, batch_size=20, triplet="hard")
     with pytest.raises(ValueError, match="n_classes"):
         ACMR(20, 15, 8, n_classes=1)
     with pytest.raises(TypeError, match="ACMR"):
-        fit_acmr(torch.nn.Linear(2, 2), x_img, x_txt, labels)
+        fit_acmr(torch.nn.Linear(2, 2), x_img, x_text, labels)
     with pytest.raises(ValueError, match="at least 2 rows"):
         triplet_loss(torch.randn(1, 2), torch.randn(1, 2), torch.tensor([1]))
 
@@ -607,14 +607,14 @@ def test_acmr_errors():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_runs_on_cuda():
     dev = torch.device("cuda")
-    x_img, x_txt, labels = planted(n=128)
+    x_img, x_text, labels = planted(n=128)
     torch.manual_seed(0)
-    gan = CrossModalGAN(20, 15, hidden_g=(16,), hidden_d=(16,), paired="l2").to(dev)
-    h = fit_gan(gan, x_img.to(dev), x_txt.to(dev), epochs=2, batch_size=32, seed=0)
+    gan = CrossModalGAN(20, 15, hidden_dims_g=(16,), hidden_dims_d=(16,), paired="l2").to(dev)
+    h = fit_gan(gan, x_img.to(dev), x_text.to(dev), epochs=2, batch_size=32, seed=0)
     assert all(math.isfinite(v) for v in h["train_paired_loss"])
     assert gan(x_img.to(dev)).device.type == "cuda"
-    model = ACMR(20, 15, d_common=8, n_classes=5, hidden=(16,)).to(dev)
-    fit_acmr(model, x_img.to(dev), x_txt.to(dev), labels.to(dev), epochs=2, batch_size=32, seed=0)
+    model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=(16,)).to(dev)
+    fit_acmr(model, x_img.to(dev), x_text.to(dev), labels.to(dev), epochs=2, batch_size=32, seed=0)
     assert model.encode_image(x_img.to(dev)).device.type == "cuda"
     x = torch.randn(4, 3, device=dev, requires_grad=True)
     (grad,) = torch.autograd.grad(gradient_reversal(x, 0.5).sum(), x)
