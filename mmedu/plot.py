@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
-from ._checks import as_tensor, check_finite, check_ndim, check_positive_int
+from ._checks import as_tensor, check_finite, check_ndim, check_positive_int, check_scalar
 
-__all__ = ["image_grid", "spectrogram", "learning_curves", "bar_table", "embedding_2d"]
+__all__ = ["image_grid", "spectrogram", "learning_curves", "bar_table", "embedding_2d", "box", "arrow"]
 
 
 def _numpy(x, name: str, ndim, shape_doc: str) -> np.ndarray:
@@ -358,4 +359,66 @@ def embedding_2d(
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     if title is not None:
         ax.set_title(title)
+    return ax.figure
+
+
+# --------------------------------------------------------------------------- schematics
+
+
+def _require_ax(ax) -> None:
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}")
+
+
+def _point(xy, name: str) -> tuple[float, float]:
+    if (isinstance(xy, (str, bytes)) or not isinstance(xy, Sequence) or len(xy) != 2
+            or not all(_is_number(v) and math.isfinite(float(v)) for v in xy)):
+        raise TypeError(f"{name}: expected a point (x, y) of two finite numbers, got {xy!r}")
+    return float(xy[0]), float(xy[1])
+
+
+def box(ax: Axes, xy: Sequence[float], text: str, color: str = "white", *, width: float = 1.5,
+        height: float = 0.55, fontsize: float = 9) -> Figure:
+    """A labelled, rounded box centred at ``xy`` in data coordinates: one block of a schematic.
+
+    The chapters draw their architecture diagrams (fusion wirings, the GAN, the VAEs, attention)
+    from :func:`box` and :func:`arrow` on an Axes with its axis turned off.
+
+    Args:
+        ax: the Axes to draw into.
+        xy: the centre ``(x, y)``.
+        text: the label (mathtext such as ``"$\\mathbf{W}$"`` works).
+        color: the fill colour.
+        width, height: the box's size in data units (> 0).
+        fontsize: the label's size in points.
+    """
+    _require_ax(ax)
+    x, y = _point(xy, "xy")
+    for v, name in ((width, "width"), (height, "height"), (fontsize, "fontsize")):
+        check_scalar(v, name, gt=0)
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                boxstyle="round,pad=0.0,rounding_size=0.06", fc=color, ec="0.3", lw=0.9))
+    ax.text(x, y, str(text), ha="center", va="center", fontsize=fontsize)
+    return ax.figure
+
+
+def arrow(ax: Axes, start: Sequence[float], end: Sequence[float], text: str = "", *, color: str = "0.3",
+          fontsize: float = 9) -> Figure:
+    """An arrow from ``start`` to ``end`` (data coordinates), with an optional label at its middle.
+
+    Args:
+        ax: the Axes to draw into.
+        start, end: the points ``(x, y)`` the arrow joins.
+        text: a label written just above the arrow's midpoint (none when empty).
+        color: the arrow's and the label's colour.
+        fontsize: the label's size in points.
+    """
+    _require_ax(ax)
+    (x0, y0), (x1, y1) = _point(start, "start"), _point(end, "end")
+    check_scalar(fontsize, "fontsize", gt=0)
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                arrowprops=dict(arrowstyle="-|>", color=color, lw=1, shrinkA=0, shrinkB=0))
+    if text:
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.06, str(text), ha="center", va="bottom", fontsize=fontsize,
+                color=color)
     return ax.figure

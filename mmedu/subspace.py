@@ -62,7 +62,7 @@ import torch
 
 from ._checks import as_tensor, check_finite, check_ndim, check_positive_int, check_same_batch, check_scalar
 
-__all__ = ["OrthogonalProjectionResult", "orthogonal_projection", "CCA", "cca_loss"]
+__all__ = ["pca", "OrthogonalProjectionResult", "orthogonal_projection", "CCA", "cca_loss"]
 
 
 def _view(x, name: str) -> torch.Tensor:
@@ -359,3 +359,27 @@ def cca_loss(h1: torch.Tensor, h2: torch.Tensor, k: int | None = None, reg: floa
     t = torch.linalg.solve_triangular(l2, t.T, upper=False).T  # ... L2^{-T}
     corr = torch.linalg.svdvals(t)
     return -corr[:k].sum().to(out_dtype)
+
+
+def pca(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal component analysis of the rows of ``x``: their mean and the top-``k`` axes.
+
+    The axes are the leading right singular vectors of the centred data (the eigenvectors of
+    its covariance with the largest eigenvalues), each signed so that its entry of largest
+    magnitude is positive — a fixed choice, so two runs (and two machines) agree on the sign.
+    Project with ``(x - mean) @ axes``.
+
+    Args:
+        x: ``(N, D)`` floating-point data, one sample per row, finite.
+        k: the number of axes, ``1 <= k <= min(N, D)``.
+
+    Returns:
+        ``mean: (D,)`` and ``axes: (D, k)`` with orthonormal columns, in decreasing order of
+        the variance they explain.
+    """
+    x = _view(x, "x")
+    k = check_positive_int(k, "k", maximum=min(x.shape))
+    mean = x.mean(0)
+    _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)
+    axes = vh[:k].T
+    return mean, axes * torch.sign(axes.gather(0, axes.abs().argmax(0, keepdim=True)))

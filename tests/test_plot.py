@@ -192,3 +192,30 @@ def test_embedding_2d_one_scatter_per_class_and_shared_colours():
         embedding_2d(rng.normal(size=(30, 3)), labels)
     with pytest.raises(ValueError, match="labels: expected 30 entries"):
         embedding_2d(pts, labels[:5])
+
+
+def test_schematic_box_and_arrow():
+    from matplotlib.patches import FancyBboxPatch
+
+    from mmedu.plot import arrow, box
+    fig, ax = plt.subplots()
+    assert box(ax, (2.0, 1.0), "encoder", "#cfe2f3", width=1.0, height=0.5) is fig
+    (patch,) = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    bb = patch.get_bbox()
+    assert (bb.x0, bb.y0, bb.width, bb.height) == pytest.approx((1.5, 0.75, 1.0, 0.5))
+    assert patch.get_facecolor()[:3] == pytest.approx((0xcf / 255, 0xe2 / 255, 0xf3 / 255))
+    assert [t.get_text() for t in ax.texts] == ["encoder"] and ax.texts[0].get_position() == (2.0, 1.0)
+    assert arrow(ax, (0, 0), (1, 2), "W") is fig
+    (ann,) = [c for c in ax.get_children() if type(c).__name__ == "Annotation"]
+    assert ann.xy == (1.0, 2.0) and ann.xyann == (0.0, 0.0)
+    assert ax.texts[-1].get_text() == "W" and ax.texts[-1].get_position() == pytest.approx((0.5, 1.06))
+    arrow(ax, (0, 0), (1, 0))
+    assert len(ax.texts) == 4  # box label, two annotations (arrows), one arrow label: no empty label
+    with pytest.raises(TypeError, match="ax: expected a matplotlib Axes, got NoneType"):
+        box(None, (0, 0), "x")
+    with pytest.raises(TypeError, match=r"xy: expected a point \(x, y\) of two finite numbers, got \(0, 1, 2\)"):
+        box(ax, (0, 1, 2), "x")
+    with pytest.raises(TypeError, match="end: expected a point"):
+        arrow(ax, (0, 0), (float("nan"), 1))
+    with pytest.raises(ValueError, match="width"):
+        box(ax, (0, 0), "x", width=0)

@@ -245,3 +245,25 @@ def test_cca_loss_bad_input():
         cca_loss(h, h[:5])
     with pytest.raises(TypeError, match="torch.Tensor"):
         cca_loss(h.numpy(), h)
+
+
+def test_pca_matches_scikit_learn_and_fixes_the_sign():
+    from sklearn.decomposition import PCA
+
+    from mmedu.subspace import pca
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64)
+    mean, axes = pca(x, 3)
+    sk = PCA(n_components=3).fit(x.numpy())
+    np.testing.assert_allclose(mean.numpy(), sk.mean_, atol=1e-12)
+    # the same axes up to sign; ours are signed so the largest |entry| of each is positive
+    np.testing.assert_allclose(np.abs(axes.numpy().T), np.abs(sk.components_), atol=1e-9)
+    top = axes.gather(0, axes.abs().argmax(0, keepdim=True))
+    assert bool((top > 0).all())
+    torch.testing.assert_close(axes.T @ axes, torch.eye(3, dtype=torch.float64))
+    _, flipped = pca(-x, 3)  # the sign does not follow the data's
+    torch.testing.assert_close(flipped, axes)
+    with pytest.raises(ValueError, match="k: expected an integer"):
+        pca(x, 7)
+    with pytest.raises(ValueError, match=r"x: expected a 2-D tensor"):
+        pca(x[0], 1)
