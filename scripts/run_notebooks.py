@@ -58,9 +58,12 @@ def main() -> None:
     ap.add_argument("notebooks", nargs="*", type=Path)
     ap.add_argument("--times", type=Path, help="write the execution times as a book page")
     args = ap.parse_args()
-    # The kernel is a child process: it inherits these before torch reads them.
+    # The kernel is a child process: it inherits these before torch reads them. The pinned
+    # copy is made before the environment is replaced: clearing first lost everything else
+    # (PATH, and PYTHONPATH, so a kernel imported another checkout's mmedu than the caller's).
+    env = pinned_environ()
     os.environ.clear()
-    os.environ.update(pinned_environ())
+    os.environ.update(env)
     os.environ["MMEDU_CLAIMS_STRICT"] = "1"  # a claim that does not hold stops the run
     recorded_on = fingerprint_under(os.environ)  # the machine class the kernels run on
     root = Path(__file__).resolve().parents[1]
