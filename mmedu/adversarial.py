@@ -42,6 +42,7 @@ Shapes: batch first everywhere, ``x_img: (B, image_dim)``, ``x_text: (B, text_di
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -50,7 +51,7 @@ from torch import nn
 
 from ._checks import (as_tensor, check_choice, check_finite, check_ndim, check_positive_int, check_same_batch,
                       check_scalar)
-from .losses import info_nce
+from .losses import _triplet_mean, info_nce
 from .training import Batches, History, fit
 
 __all__ = [
@@ -519,20 +520,16 @@ def triplet_loss(
     labels: torch.Tensor | None = None,
     margin: float = 0.2,
 ) -> torch.Tensor:
-    r"""Cross-modal triplet (hinge) loss on cosine similarities, in both directions.
+    r"""Deprecated: the triplet loss lives in :mod:`mmedu.losses`; use :func:`mmedu.losses.vse_hinge`.
 
-    With ``labels=None`` (instance-level pairs) the positive of row ``i`` of ``anchor`` is row
-    ``i`` of ``other`` and every other row of the batch is a negative; the loss is the mean over
-    all (anchor, negative) pairs of :math:`\max(0, m - s(a_i, o_i) + s(a_i, o_k))`.  With
-    ``labels`` (class-level) the positives of an anchor are the rows with its label, and each
-    (anchor, positive) pair is compared with the anchor's *hardest* negative (the most similar
-    row with another label), as in VSE++ (Faghri et al. 2018): the mean over (anchor, positive)
-    pairs of :math:`\max(0, m - s(a_i, o_j) + \max_k s(a_i, o_k))`.  Both cost O(B^2).  The
-    two directions (anchor -> other, other -> anchor) are averaged.
+    Cross-modal triplet (hinge) loss on cosine similarities, averaged over the triplets of each
+    direction, then over the two directions (what :class:`ACMR` trains with):
 
-    **A batch of a single class** (with ``labels``) has no negative for any anchor, hence no
-    triplet: its loss is 0, with a zero gradient, so a minibatch that happens to hold one class
-    does not stop training (:func:`fit_acmr` with ``triplet="label"``).
+    * ``labels=None`` (instance-level pairs): ``vse_hinge(anchor, other, margin, hardest=False)
+      / (2 * (B - 1))``, the mean over every (anchor, negative) pair;
+    * with ``labels`` (class-level positives, each against its hardest negative of another
+      class): ``vse_hinge(anchor, other, margin, labels=labels) / 2``; a batch of one class
+      gives 0 with a zero gradient.
 
     Args:
         anchor: (B, D); other: (B, D) (the other modality, same space; B >= 2), finite.
@@ -542,43 +539,11 @@ def triplet_loss(
     Returns:
         A scalar tensor >= 0.
     """
-    a = as_tensor(anchor, "anchor", floating=True)
-    o = as_tensor(other, "other", floating=True)
-    check_ndim(a, "anchor", 2, "(B, D)")
-    check_ndim(o, "other", 2, "(B, D)")
-    if a.shape != o.shape:
-        raise ValueError(f"anchor and other: expected the same shape (B, D), got {tuple(a.shape)} and {tuple(o.shape)}")
-    n = a.shape[0]
-    if n < 2:
-        raise ValueError(f"anchor: expected a batch of at least 2 rows (negatives come from the batch), got {n}")
-    check_finite(a, "anchor")
-    check_finite(o, "other")
-    m = _real(margin, "margin", minimum=0.0)
-    s = F.normalize(a, dim=1) @ F.normalize(o.to(a), dim=1).T  # (B, B)
-    if labels is None:
-        pos = torch.eye(n, dtype=torch.bool, device=s.device)
-    else:
-        lab = as_tensor(labels, "labels").to(s.device)
-        check_ndim(lab, "labels", 1, "(B,)")
-        if lab.is_floating_point() or lab.is_complex():
-            raise TypeError(f"labels: expected integer labels, got dtype {lab.dtype}")
-        if lab.shape[0] != n:
-            raise ValueError(f"labels: expected {n} labels (one per row), got {lab.shape[0]}")
-        pos = lab[:, None] == lab[None, :]
-        # A row without a negative shares its label with every row, so then all rows do:
-        # a batch of one class, which has no triplet at all.
-        if bool(pos.all()):
-            return s.sum() * 0.0
-    total = s.new_zeros(())
-    for sim in (s, s.T):  # pos is symmetric
-        if labels is None:
-            hinge = (m - sim.diagonal()[:, None] + sim).clamp_min(0)
-            total = total + hinge.masked_select(~pos).mean()
-        else:
-            hardest = sim.masked_fill(pos, float("-inf")).amax(dim=1, keepdim=True)
-            hinge = (m - sim + hardest).clamp_min(0)
-            total = total + hinge.masked_select(pos).mean()
-    return total / 2
+    warnings.warn("mmedu.adversarial.triplet_loss is deprecated: use mmedu.losses.vse_hinge "
+                  "(triplet_loss(a, o) == vse_hinge(a, o, margin, hardest=False) / (2 * (B - 1)), "
+                  "triplet_loss(a, o, labels) == vse_hinge(a, o, margin, labels=labels) / 2)",
+                  DeprecationWarning, stacklevel=2)
+    return _triplet_mean(anchor, other, margin, labels=labels)
 
 
 class ACMR(nn.Module):
@@ -660,7 +625,7 @@ class ACMR(nn.Module):
         check_same_batch([zi, zt], ["x_img", "x_text"])
         y = _labels(labels, zi.shape[0], self.n_classes, zi.device)
         label = 0.5 * (F.cross_entropy(self.label_classifier(zi), y) + F.cross_entropy(self.label_classifier(zt), y))
-        trip = triplet_loss(zi, zt, labels=y if triplet == "label" else None, margin=margin)
+        trip = _triplet_mean(zi, zt, margin, labels=y if triplet == "label" else None)
         # the classifier sees unit-length codes (retrieval compares directions): the projectors can
         # then only fool it by mixing the modalities, not by inflating the codes' norms
         codes = F.normalize(torch.cat([zi, zt], dim=0), dim=1)

@@ -23,18 +23,44 @@ highest score down gives the *ranking* of the gallery for that query; position
   :math:`\mathrm{DCG@k} = \sum_{j \le k} g_j / \log_2(j + 1)`, divided by the
   DCG@k of the ideal ordering (relevance sorted high to low).
 
-**Tie rule (pessimistic).**  Scores can tie (quantised embeddings, float32
-rounding — on random float32 data with 25,000 items almost every row holds at
-least one tie).  Everywhere in this module ties are broken *pessimistically*:
-among items with equal scores, the less relevant ones are ranked first (a tied
-non-relevant item counts as ranked above a relevant one).  So a model that
-gives every item the same score gets the worst possible result, never a lucky
-one, and the result does not depend on the gallery order.  For Recall@K this
-means: rank of the best positive = 1 + number of non-positive items scoring
-``>=`` the best positive score.  Note that scikit-learn treats ties its own way
-(``average_precision_score`` puts all tied items at one threshold,
-``ndcg_score`` averages over ties unless ``ignore_ties=True``), so it agrees
-with this module only on tie-free scores.
+**Cosine similarity: one function, one zero-vector policy.**  :func:`cosine_similarity` is the
+course's one cosine: the contrastive losses (:mod:`mmedu.losses`) and
+``ExactIndex(metric="cosine")`` (:mod:`mmedu.retrieval`) normalise their rows with the same
+code.  Each row is divided by its Euclidean norm, with no ``eps`` floor (a small but non-zero
+vector is normalised exactly: the cosine does not depend on the vectors' scale).  **A row whose
+norm is 0 stays zero, so it scores 0 against every row**, a zero row included (as in
+scikit-learn's ``cosine_similarity`` and FAISS's ``normalize_L2`` followed by ``IndexFlatIP``);
+"norm 0" also covers a row whose squared entries all underflow (entries below about ``1e-22``
+in float32).  In a loss, the gradient reaching a zero row is finite (the row is divided by 1).
+NaN or ``±inf`` entries, and a row whose norm overflows the dtype, are refused.
+
+**Ties: one rule, named by ``ties=``.**  Scores can tie (duplicate captions, quantised
+embeddings, float32 rounding — on random float32 data with 25,000 items almost every row holds
+at least one tie), and a ranking must then order the tied items.  Every function that ranks a
+gallery takes the rule as ``ties=``, one of :data:`TIES`: the metrics below, and
+:meth:`mmedu.retrieval.ExactIndex.search` / :func:`mmedu.retrieval.exact_search`.
+
+* ``"pessimistic"`` — the metrics' default: among items with equal scores the less relevant
+  ones are ranked first (a tied non-relevant item counts as ranked above a relevant one).  A
+  model that gives every item the same score gets the worst possible result, never a lucky
+  one, and the result does not depend on the gallery order.  For Recall@K: rank of the best
+  positive = 1 + number of non-positive items scoring ``>=`` the best positive score.  The rule
+  needs to know which items are relevant, so a search, which returns ids and knows no
+  relevance, cannot apply it.
+* ``"lowest_id"`` — the search's rule (its default and only choice): among equal scores the
+  lower gallery index ranks first (column ``j`` of the score matrix is id ``j``; in an
+  :class:`~mmedu.retrieval.ExactIndex`, the lower id).  A metric computed from a search's ids
+  therefore equals the metric with ``ties="lowest_id"`` on the same scores.  For example
+  ``ids = ExactIndex(G, metric="ip").add(torch.eye(G)).search(S, 1)[1]`` ranks exactly the
+  scores ``S: (Q, G)``, and R@1 from its ids, ``(ids[:, 0] == torch.arange(Q)).float().mean()``,
+  is ``recall_at_k(S, 1, ties="lowest_id")[1]``, while ``recall_at_k(S, 1)`` counts every tie
+  against the model.
+
+On scores without ties the two rules give the same numbers; with ties, the pessimistic value
+is never above the ``"lowest_id"`` one (it is the minimum over all orders of the tied items).
+Note that scikit-learn treats ties its own way (``average_precision_score`` puts all tied
+items at one threshold, ``ndcg_score`` averages over ties unless ``ignore_ties=True``), so it
+agrees with this module only on tie-free scores.
 
 **Undefined cases are errors.**  A query with no relevant item has no
 Recall/AP/nDCG; instead of silently scoring it 0 or dropping it, a
@@ -47,19 +73,20 @@ rank need no sort: one comparison of each row against its positive score.
 AP/mAP/nDCG need one sort per row (the floor for a full ranking) plus a few
 linear passes (cumulative sums; tie groups are found and re-ordered sparsely).
 ``NaN`` scores are refused; ``±inf`` is allowed (e.g. ``-inf`` to mask out a
-query's own item).  :func:`cosine_similarity` refuses NaN and ``±inf`` in the
-embeddings it compares (an infinite vector has no direction).
+query's own item).
 """
 
 from __future__ import annotations
 
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from ._checks import as_tensor, check_choice, check_finite, check_finite_norms, check_ndim, check_positive_int
 
 __all__ = [
+    "TIES",
     "cosine_similarity",
     "first_positive_rank",
     "recall_at_k",
@@ -70,6 +97,9 @@ __all__ = [
 ]
 
 _CHUNK_ELEMENTS = 2**22  # scores per chunk: bounds the working memory to a few tens of MB
+
+TIES = ("pessimistic", "lowest_id")
+"""The tie rules of every ranking function (metrics and search); see "Ties" above."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -130,6 +160,11 @@ def _check_has_relevant(count: torch.Tensor, start: int, what: str) -> None:
         )
 
 
+def _check_ties(ties) -> str:
+    check_choice(ties, "ties", TIES)
+    return ties
+
+
 def _check_k(k, n_gallery: int, name: str = "k") -> int:
     return check_positive_int(k, name, minimum=1, maximum=n_gallery)
 
@@ -146,19 +181,30 @@ def _chunks(n_rows: int, n_cols: int, chunk_size: int | None) -> Iterator[slice]
 # --------------------------------------------------------------------------- similarity
 
 
-def cosine_similarity(a, b, eps: float = 1e-8) -> torch.Tensor:
+def _unit_rows(x: torch.Tensor, name: str) -> torch.Tensor:
+    """``x: (N, D)`` with each row divided by its norm; a row of norm 0 stays zero (differentiable).
+
+    The one normalisation behind every cosine of the package (:func:`cosine_similarity`,
+    :mod:`mmedu.losses`, ``ExactIndex(metric="cosine")``).  A row whose norm overflows is refused
+    (``ValueError`` naming ``name``): dividing by ``inf`` would silently zero it.
+    """
+    norm = x.norm(dim=1, keepdim=True)
+    check_finite_norms(norm, name)
+    return x / torch.where(norm > 0, norm, 1)
+
+
+def cosine_similarity(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> torch.Tensor:
     r"""Cosine similarity of every row of ``a`` with every row of ``b``.
 
-    ``S[i, j] = <a_i, b_j> / (max(|a_i|, eps) * max(|b_j|, eps))`` — a zero
-    vector gets similarity 0 with everything instead of NaN.  NaN or infinite
-    entries are refused (``ValueError``): they would turn into NaN scores,
-    which every other function here refuses; so is a row whose norm overflows
-    the dtype (finite entries such as 1e20 in float32), which would score 0.
+    ``S[i, j] = <a_i, b_j> / (|a_i| |b_j|)``; a zero row scores 0 against every row (the
+    zero-vector policy of the whole package, see the module docstring).  NaN or infinite entries
+    are refused (``ValueError``): they would turn into NaN scores, which every other function
+    here refuses; so is a row whose norm overflows the dtype (finite entries such as 1e20 in
+    float32), which would score 0.  Differentiable: the contrastive losses call it.
 
     Args:
         a: (Q, D) query embeddings.
         b: (G, D) gallery embeddings (same device).
-        eps: floor on the norms.
 
     Returns:
         (Q, G) similarity matrix in the promoted floating dtype of ``a`` and ``b``.
@@ -174,35 +220,40 @@ def cosine_similarity(a, b, eps: float = 1e-8) -> torch.Tensor:
     if a.device != b.device:
         raise ValueError(f"a and b: expected the same device, got a: {a.device}, b: {b.device}")
     dtype = torch.promote_types(a.dtype, b.dtype)
-    a, b = a.to(dtype), b.to(dtype)
-    norm_a, norm_b = a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True)
-    check_finite_norms(norm_a, "a")
-    check_finite_norms(norm_b, "b")
-    a = a / norm_a.clamp_min(eps)
-    b = b / norm_b.clamp_min(eps)
-    return a @ b.T
+    return _unit_rows(a.to(dtype), "a") @ _unit_rows(b.to(dtype), "b").T
 
 
 # --------------------------------------------------------------------------- rank-based (no sort)
 
 
-def first_positive_rank(similarity, positives=None, *, chunk_size: int | None = None) -> torch.Tensor:
-    r"""1-based rank of each query's best-ranked positive, ties broken pessimistically.
+def first_positive_rank(
+    similarity: torch.Tensor | np.ndarray,
+    positives: torch.Tensor | np.ndarray | None = None,
+    *,
+    ties: str = "pessimistic",
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    r"""1-based rank of each query's best-ranked positive.
 
-    ``rank_i = 1 + #{non-positive j : S[i, j] >= max_{p positive} S[i, p]}``:
-    a non-positive item tied with the best positive counts as ranked above it.
-    No sort is needed: one comparison per score, chunked over queries.
+    With ``ties="pessimistic"`` (default),
+    ``rank_i = 1 + #{non-positive j : S[i, j] >= max_{p positive} S[i, p]}``: a non-positive
+    item tied with the best positive counts as ranked above it.  With ``ties="lowest_id"``, a
+    tied item counts as ranked above the positive only when its gallery index is lower (the order
+    of :class:`~mmedu.retrieval.ExactIndex`).  No sort is needed: one comparison per score,
+    chunked over queries.
 
     Args:
         similarity: (Q, G) scores, higher = more similar.  NaN is refused.
         positives: None (query ``i``'s positive is gallery item ``i``; needs
             ``Q <= G``) or a boolean (Q, G) matrix; every query needs >= 1 positive.
+        ties: ``"pessimistic"`` or ``"lowest_id"`` (see "Ties" in :mod:`mmedu.metrics`).
         chunk_size: query rows per chunk (default: about 2**22 scores per chunk).
 
     Returns:
         (Q,) int64 ranks in ``1..G`` on the similarity's device.
     """
     s = _check_similarity(similarity)
+    pessimistic = _check_ties(ties) == "pessimistic"
     n_q, n_g = s.shape
     if positives is None:
         if n_q > n_g:
@@ -213,41 +264,55 @@ def first_positive_rank(similarity, positives=None, *, chunk_size: int | None = 
     else:
         positives = _check_binary(positives, "positives", s)
     ranks = torch.empty(n_q, dtype=torch.int64, device=s.device)
+    columns = torch.arange(n_g, device=s.device)
     for sl in _chunks(n_q, n_g, chunk_size):
         chunk = s[sl]
         _check_no_nan(chunk, sl.start)
         if positives is None:
             rows = torch.arange(sl.start, sl.stop, device=s.device)
             best = chunk[rows - sl.start, rows].unsqueeze(1)
-            # the positive itself satisfies >=, which supplies the "1 +"
-            ranks[sl] = (chunk >= best).sum(dim=1, dtype=torch.int32)
+            if pessimistic:
+                # the positive itself satisfies >=, which supplies the "1 +"
+                ranks[sl] = (chunk >= best).sum(dim=1, dtype=torch.int32)
+            else:
+                # ... and here the positive itself satisfies "== and index <= its own"
+                above = (chunk > best) | ((chunk == best) & (columns <= rows[:, None]))
+                ranks[sl] = above.sum(dim=1, dtype=torch.int32)
         else:
             pos = positives[sl]
             _check_has_relevant(pos.sum(dim=1), sl.start, "positive gallery item")
             best = chunk.masked_fill(~pos, float("-inf")).amax(dim=1, keepdim=True)
-            above = (chunk >= best) & ~pos
+            if pessimistic:
+                above = (chunk >= best) & ~pos
+            else:
+                # the best-ranked positive is the lowest-index positive with the best score
+                first = ((chunk == best) & pos).to(torch.uint8).argmax(dim=1, keepdim=True)
+                above = ((chunk > best) | ((chunk == best) & (columns < first))) & ~pos
             ranks[sl] = above.sum(dim=1, dtype=torch.int32) + 1
     return ranks
 
 
 def recall_at_k(
-    similarity,
+    similarity: torch.Tensor | np.ndarray,
     ks: int | Sequence[int] = (1, 5, 10),
-    positives=None,
+    positives: torch.Tensor | np.ndarray | None = None,
     *,
+    ties: str = "pessimistic",
     chunk_size: int | None = None,
 ) -> dict[int, float]:
     r"""Recall@K: fraction of queries whose best-ranked positive has rank <= K.
 
-    Ties are broken pessimistically (see :func:`first_positive_rank`): a
-    constant score matrix with one positive per query puts every positive at
-    rank G, so its Recall@K is 0 for every K < G.
+    Ties are broken by ``ties`` (see :func:`first_positive_rank`).  Pessimistically (default),
+    a constant score matrix with one positive per query puts every positive at rank G, so its
+    Recall@K is 0 for every K < G; ``ties="lowest_id"`` gives what the ids of an
+    :class:`~mmedu.retrieval.ExactIndex` search over the same scores give.
 
     Args:
         similarity: (Q, G) scores, higher = more similar.
         ks: one K or several, each in ``1..G``.
         positives: None (query ``i`` <-> gallery ``i``) or a boolean (Q, G)
             matrix of positives (every query needs at least one).
+        ties: ``"pessimistic"`` or ``"lowest_id"`` (see "Ties" in :mod:`mmedu.metrics`).
         chunk_size: query rows per chunk.
 
     Returns:
@@ -258,12 +323,18 @@ def recall_at_k(
     if not ks_list:
         raise ValueError("ks: expected at least one K, got an empty sequence")
     ks_list = [_check_k(k, s.shape[1], "ks") for k in ks_list]
-    ranks = first_positive_rank(s, positives, chunk_size=chunk_size)
+    ranks = first_positive_rank(s, positives, ties=ties, chunk_size=chunk_size)
     return {k: int((ranks <= k).sum()) / len(ranks) for k in ks_list}
 
 
-def median_rank(similarity, positives=None, *, chunk_size: int | None = None) -> float:
-    r"""Median over queries of the best positive's 1-based rank (pessimistic ties).
+def median_rank(
+    similarity: torch.Tensor | np.ndarray,
+    positives: torch.Tensor | np.ndarray | None = None,
+    *,
+    ties: str = "pessimistic",
+    chunk_size: int | None = None,
+) -> float:
+    r"""Median over queries of the best positive's 1-based rank.
 
     With an even number of queries the two middle ranks are averaged (as
     ``numpy.median`` does), so the result can end in ``.5``.
@@ -271,11 +342,13 @@ def median_rank(similarity, positives=None, *, chunk_size: int | None = None) ->
     Args:
         similarity: (Q, G) scores; positives: None or boolean (Q, G), as in
             :func:`recall_at_k`.
+        ties: ``"pessimistic"`` or ``"lowest_id"`` (see "Ties" in :mod:`mmedu.metrics`).
+        chunk_size: query rows per chunk.
 
     Returns:
         The median rank as a Python float (1.0 is perfect).
     """
-    ranks = first_positive_rank(similarity, positives, chunk_size=chunk_size)
+    ranks = first_positive_rank(similarity, positives, ties=ties, chunk_size=chunk_size)
     return float(torch.quantile(ranks.cpu().double(), 0.5))
 
 
@@ -322,8 +395,10 @@ def _ap_from_sorted(rel: torch.Tensor, n_relevant: torch.Tensor, k: int | None, 
     return (precision.mul_(relf)).sum(dim=1) / n_relevant.to(dtype)
 
 
-def _sorted_chunk(chunk: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-    values, order = torch.sort(chunk, dim=1, descending=True)
+def _sorted_chunk(chunk: torch.Tensor, start: int, pessimistic: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row sorted best first.  For ``"lowest_id"`` ties the sort is stable (equal scores keep
+    their column order); for ``"pessimistic"`` any order will do, :func:`_pessimistic_ties_` fixes it."""
+    values, order = torch.sort(chunk, dim=1, descending=True, stable=not pessimistic)
     # torch.sort puts NaN at one end of the row, so two columns suffice to detect it
     bad = torch.isnan(values[:, 0]) | torch.isnan(values[:, -1])
     if bool(bad.any()):
@@ -332,26 +407,33 @@ def _sorted_chunk(chunk: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.
 
 
 def average_precision(
-    similarity, relevance, k: int | None = None, *, chunk_size: int | None = None
+    similarity: torch.Tensor | np.ndarray,
+    relevance: torch.Tensor | np.ndarray,
+    k: int | None = None,
+    *,
+    ties: str = "pessimistic",
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     r"""Average precision (or AP@k) of every query.
 
     ``AP = (1/R) * sum_j rel_j * P@j`` over the ranking of the gallery by
-    descending score, ties broken pessimistically (inside a group of equal
-    scores the non-relevant items are ranked first).  AP@k keeps ``j <= k``
-    and divides by ``min(R, k)``.
+    descending score, ties broken by ``ties`` (pessimistically by default:
+    inside a group of equal scores the non-relevant items are ranked first).
+    AP@k keeps ``j <= k`` and divides by ``min(R, k)``.
 
     Args:
         similarity: (Q, G) scores, higher = more similar (NaN refused).
         relevance: boolean (Q, G) matrix (0/1 integers accepted); every query
             needs at least one relevant item.
         k: None for the full ranking, or a cut-off in ``1..G``.
+        ties: ``"pessimistic"`` or ``"lowest_id"`` (see "Ties" in :mod:`mmedu.metrics`).
         chunk_size: query rows per chunk.
 
     Returns:
         (Q,) AP values in the similarity's floating dtype and device.
     """
     s = _check_similarity(similarity)
+    pessimistic = _check_ties(ties) == "pessimistic"
     rel_all = _check_binary(relevance, "relevance", s)
     n_q, n_g = s.shape
     k = None if k is None else _check_k(k, n_g)
@@ -359,8 +441,10 @@ def average_precision(
     for sl in _chunks(n_q, n_g, chunk_size):
         n_rel = rel_all[sl].sum(dim=1)
         _check_has_relevant(n_rel, sl.start, "relevant gallery item")
-        values, order = _sorted_chunk(s[sl], sl.start)
-        rel = _pessimistic_ties_(values, rel_all[sl].gather(1, order))
+        values, order = _sorted_chunk(s[sl], sl.start, pessimistic)
+        rel = rel_all[sl].gather(1, order)
+        if pessimistic:
+            rel = _pessimistic_ties_(values, rel)
         out[sl] = _ap_from_sorted(rel, n_rel, k, s.dtype)
     return out
 
@@ -378,18 +462,19 @@ def _check_labels(x, name: str, n: int, device: torch.device) -> torch.Tensor:
 
 
 def mean_average_precision(
-    similarity,
-    query_labels,
-    gallery_labels,
+    similarity: torch.Tensor | np.ndarray,
+    query_labels: torch.Tensor | np.ndarray,
+    gallery_labels: torch.Tensor | np.ndarray,
     k: int | None = None,
     *,
+    ties: str = "pessimistic",
     chunk_size: int | None = None,
 ) -> float:
     r"""Mean average precision with class-level relevance.
 
     Gallery item ``j`` is relevant to query ``i`` when
     ``gallery_labels[j] == query_labels[i]``; AP (or AP@k) per query as in
-    :func:`average_precision` (pessimistic ties), then averaged.  Relevance is
+    :func:`average_precision` (same ``ties``), then averaged.  Relevance is
     built from the labels chunk by chunk, never as a full (Q, G) matrix.
 
     Args:
@@ -397,12 +482,14 @@ def mean_average_precision(
         query_labels: (Q,) integer labels.
         gallery_labels: (G,) integer labels; every query label must occur.
         k: None or a cut-off in ``1..G``.
+        ties: ``"pessimistic"`` or ``"lowest_id"`` (see "Ties" in :mod:`mmedu.metrics`).
         chunk_size: query rows per chunk.
 
     Returns:
         mAP as a Python float.
     """
     s = _check_similarity(similarity)
+    pessimistic = _check_ties(ties) == "pessimistic"
     n_q, n_g = s.shape
     q_lab = _check_labels(query_labels, "query_labels", n_q, s.device)
     g_lab = _check_labels(gallery_labels, "gallery_labels", n_g, s.device)
@@ -413,27 +500,30 @@ def mean_average_precision(
     total = 0.0
     for sl in _chunks(n_q, n_g, chunk_size):
         _check_has_relevant(n_relevant[sl], sl.start, "gallery item with its label")
-        values, order = _sorted_chunk(s[sl], sl.start)
+        values, order = _sorted_chunk(s[sl], sl.start, pessimistic)
         # compare labels before sorting: gathering bools moves 8x fewer bytes than int64 labels
-        rel = _pessimistic_ties_(values, (g_lab == q_lab[sl, None]).gather(1, order))
+        rel = (g_lab == q_lab[sl, None]).gather(1, order)
+        if pessimistic:
+            rel = _pessimistic_ties_(values, rel)
         total += float(_ap_from_sorted(rel, n_relevant[sl], k, s.dtype).sum())
     return total / n_q
 
 
 def ndcg_at_k(
-    similarity,
-    relevance,
+    similarity: torch.Tensor | np.ndarray,
+    relevance: torch.Tensor | np.ndarray,
     k: int,
     *,
     reduction: str = "mean",
+    ties: str = "pessimistic",
     chunk_size: int | None = None,
 ) -> float | torch.Tensor:
     r"""Normalised discounted cumulative gain at ``k`` with graded relevance.
 
     ``DCG@k = sum_{j<=k} g_j / log2(j + 1)`` with linear gain ``g_j`` (the
     relevance of the item at rank ``j``), divided by the DCG@k of the ideal
-    ranking.  Ties are broken pessimistically: inside a group of equal scores
-    items are ranked from least to most relevant.
+    ranking.  Ties are broken by ``ties``; pessimistically (default), inside a
+    group of equal scores items are ranked from least to most relevant.
 
     Args:
         similarity: (Q, G) scores, higher = more similar.
@@ -441,6 +531,7 @@ def ndcg_at_k(
             least one positive grade (otherwise the ideal DCG is 0).
         k: cut-off in ``1..G``.
         reduction: ``"mean"`` (a float) or ``"none"`` (a (Q,) tensor).
+        ties: ``"pessimistic"`` or ``"lowest_id"`` (see "Ties" in :mod:`mmedu.metrics`).
         chunk_size: query rows per chunk.
 
     Returns:
@@ -448,6 +539,7 @@ def ndcg_at_k(
     """
     s = _check_similarity(similarity)
     check_choice(reduction, "reduction", ("mean", "none"))
+    pessimistic = _check_ties(ties) == "pessimistic"
     rel_all = _check_matrix_like(relevance, "relevance", s)
     if rel_all.dtype == torch.bool or rel_all.is_complex():
         raise TypeError(f"relevance: expected real graded (numeric) relevance, got dtype {rel_all.dtype}")
@@ -462,7 +554,9 @@ def ndcg_at_k(
         rel_chunk = rel_all[sl]
         ideal = torch.topk(rel_chunk, k, dim=1).values @ discount
         _check_has_relevant(ideal, sl.start, "gallery item with positive relevance")
-        values, order = _sorted_chunk(s[sl], sl.start)
-        ranked = _pessimistic_ties_(values, rel_chunk.gather(1, order))
+        values, order = _sorted_chunk(s[sl], sl.start, pessimistic)
+        ranked = rel_chunk.gather(1, order)
+        if pessimistic:
+            ranked = _pessimistic_ties_(values, ranked)
         out[sl] = (ranked[:, :k] @ discount) / ideal
     return float(out.cpu().double().mean()) if reduction == "mean" else out

@@ -5,19 +5,25 @@ embedding with the :math:`k` gallery items of highest score.  :class:`ExactIndex
 exactly (every gallery item is scored), like FAISS's ``IndexFlatIP``, with
 
 * ``metric="ip"``: the inner product :math:`\boldsymbol{q}^{\top}\boldsymbol{x}`;
-* ``metric="cosine"``: the inner product of the unit-length vectors (rows are normalised
-  when added and when queried; a zero vector has no direction and is refused).
+* ``metric="cosine"``: the inner product of the unit-length vectors, rows normalised when
+  added and when queried by the code of :func:`mmedu.metrics.cosine_similarity`, with its
+  zero-vector policy: a zero vector stays zero and scores 0 against everything (as FAISS's
+  ``normalize_L2`` leaves it).
 
 **Bounded memory.**  ``search`` never forms the full ``(Q, N)`` score matrix: queries and
 gallery are scored block by block, each block holding at most ``chunk_size`` scores
 (default ``2**22``, 16 MB in float32), and a running top-:math:`k` per query is merged with
 each block's top-:math:`k`.  Extra memory is ``O(chunk_size + Q k)`` whatever ``Q`` and ``N``.
 
-**Ties are broken deterministically: among equal scores the lowest id comes first.**  The
-results therefore do not depend on the chunk size, the order in which vectors were added or
-the device.  (``torch.topk`` alone does not promise any order among ties.)  The rule costs
-little: a row whose k-th and (k+1)-th scores differ has a unique top-k set, which only needs
-sorting; the tie rule proper runs only on the rows with a tie at the cut-off.
+**Ties are broken deterministically: among equal scores the lowest id comes first**
+(``ties="lowest_id"``, the rule of that name in the one account of ties, "Ties" in
+:mod:`mmedu.metrics`).  The results therefore do not depend on the chunk size, the order in
+which vectors were added or the device.  (``torch.topk`` alone does not promise any order
+among ties.)  A search knows no relevance, so the metrics' default ``"pessimistic"`` rule is
+not available here; to score a search's ranking exactly, pass ``ties="lowest_id"`` to the
+metric (e.g. :func:`mmedu.metrics.recall_at_k`).  The rule costs little: a row whose k-th and
+(k+1)-th scores differ has a unique top-k set, which only needs sorting; the tie rule proper
+runs only on the rows with a tie at the cut-off.
 
 Example::
 
@@ -28,14 +34,25 @@ Example::
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from ._checks import as_tensor, check_choice, check_finite, check_finite_norms, check_ndim, check_positive_int
+from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int
+from .metrics import TIES, _unit_rows
 
 __all__ = ["ExactIndex", "exact_search", "METRICS"]
 
 METRICS = ("cosine", "ip")
 _CHUNK_ELEMENTS = 2**22
+
+
+def _check_search_ties(ties) -> None:
+    # The metrics' other rules need relevance, which a search does not have: say so, rather than
+    # only "expected one of ['lowest_id']".
+    if isinstance(ties, str) and ties in TIES and ties != "lowest_id":
+        raise ValueError(f"ties: a search breaks ties by 'lowest_id' only, got {ties!r}, which needs to know the "
+                         f"relevant items; to score a search's ranking, pass ties='lowest_id' to the metric")
+    check_choice(ties, "ties", ("lowest_id",))
 
 
 def _topk_in_block(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,24 +162,18 @@ class ExactIndex:
         elif t.dtype in (torch.float16, torch.bfloat16):
             t = t.float()
         check_finite(t, name)
-        if self.metric == "cosine":
-            norms = t.norm(dim=1, keepdim=True)
-            check_finite_norms(norms, name)
-            zero = (norms[:, 0] == 0).nonzero()[:, 0]
-            if zero.numel():
-                raise ValueError(f"{name}: metric 'cosine' needs non-zero vectors, row {int(zero[0])} is all zeros "
-                                 f"({zero.numel()} such rows)")
-            t = t / norms
-        return t
+        return _unit_rows(t, name) if self.metric == "cosine" else t
 
     # ----------------------------------------------------------------- public API
 
-    def add(self, vectors, ids=None) -> "ExactIndex":
+    def add(self, vectors: torch.Tensor | np.ndarray, ids: torch.Tensor | np.ndarray | None = None
+            ) -> "ExactIndex":
         """Add ``vectors: (n, D)`` with ``ids: (n,)`` non-negative integers (default: the
         next ``n`` integers after the largest stored id, i.e. ``0..n-1`` for a new index).
 
-        Raises ``ValueError`` for a wrong feature size, NaN/inf, zero vectors under cosine,
-        negative or duplicated ids (also against the ids already stored).  Returns ``self``.
+        Raises ``ValueError`` for a wrong feature size, NaN/inf, a norm that overflows under
+        cosine, negative or duplicated ids (also against the ids already stored).  Returns
+        ``self``.
         """
         v = self._vectors_in(vectors, "vectors")
         n = v.shape[0]
@@ -192,13 +203,16 @@ class ExactIndex:
         self._ids, self._vectors = all_ids[order], all_vec[order]
         return self
 
-    def search(self, queries, k: int, chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def search(self, queries: torch.Tensor | np.ndarray, k: int, chunk_size: int | None = None, *,
+               ties: str = "lowest_id") -> tuple[torch.Tensor, torch.Tensor]:
         """The ``k`` best gallery items of every query.
 
         Args:
             queries: ``(Q, D)``.
             k: results per query, ``1 <= k <= ntotal``.
             chunk_size: most scores per block (default: the index's, else ``2**22``).
+            ties: ``"lowest_id"``, the only rule a search can apply (see "Ties" in
+                :mod:`mmedu.metrics`); ``"pessimistic"`` needs relevance and is refused.
 
         Returns:
             ``scores: (Q, k)`` best first, and ``ids: (Q, k)`` int64; among equal scores the
@@ -206,8 +220,10 @@ class ExactIndex:
 
         Raises:
             ValueError: on an empty index, ``k`` outside ``1..ntotal``, a wrong feature
-                size, NaN/inf, or a zero query under cosine.
+                size, NaN/inf, a norm that overflows under cosine, or a tie rule other than
+                ``"lowest_id"``.
         """
+        _check_search_ties(ties)
         if self._vectors is None:
             raise ValueError("search: the index is empty; add vectors first (index.add(vectors))")
         k = check_positive_int(k, "k", maximum=self.ntotal)
@@ -235,11 +251,14 @@ class ExactIndex:
         return out_v, self._ids[out_c]
 
 
-def exact_search(queries, gallery, k: int, metric: str = "cosine", chunk_size: int | None = None
+def exact_search(queries: torch.Tensor | np.ndarray, gallery: torch.Tensor | np.ndarray, k: int,
+                 metric: str = "cosine", chunk_size: int | None = None, *, ties: str = "lowest_id"
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """One-shot exact search: ``gallery: (N, D)`` gets ids ``0..N-1``; returns ``(scores, ids)``
-    of shape ``(Q, k)`` as :meth:`ExactIndex.search` (lowest id first among ties)."""
+    of shape ``(Q, k)`` as :meth:`ExactIndex.search` (``ties="lowest_id"``: lowest id first
+    among equal scores, the only rule a search can apply)."""
+    _check_search_ties(ties)
     g = as_tensor(gallery, "gallery", floating=True)
     check_ndim(g, "gallery", 2, "(N, D)")
     index = ExactIndex(int(g.shape[1]) if g.shape[1] else 1, metric=metric, chunk_size=chunk_size)
-    return index.add(g).search(queries, k)
+    return index.add(g).search(queries, k, ties=ties)

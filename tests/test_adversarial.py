@@ -24,6 +24,7 @@ from mmedu.adversarial import (
     optimal_discriminator,
     triplet_loss,
 )
+from mmedu.losses import vse_hinge
 from mmedu.metrics import cosine_similarity, mean_average_precision, recall_at_k
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4
@@ -422,6 +423,14 @@ def test_cross_modal_gan_errors():
 # --------------------------------------------------------------------------- triplet loss and ACMR
 
 
+def test_triplet_loss_is_deprecated_for_vse_hinge():
+    a, o = torch.randn(5, 3), torch.randn(5, 3)
+    with pytest.warns(DeprecationWarning, match="use mmedu.losses.vse_hinge"):
+        got = triplet_loss(a, o, margin=0.3)
+    torch.testing.assert_close(got, vse_hinge(a, o, 0.3, hardest=False) / 8)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_triplet_loss_against_a_brute_force_loop(rng):
     a, o = torch.randn(6, 4, generator=rng), torch.randn(6, 4, generator=rng)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
@@ -448,16 +457,18 @@ def test_triplet_loss_against_a_brute_force_loop(rng):
     assert triplet_loss(e, e, margin=0.5).item() == 0.0
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_triplet_loss_refuses_nan_in_both_modes():
     a, o = torch.randn(4, 3), torch.randn(4, 3)
     bad = a.clone()
     bad[1, 2] = float("nan")
-    with pytest.raises(ValueError, match="anchor: expected finite values"):
+    with pytest.raises(ValueError, match="a: expected finite values"):
         triplet_loss(bad, o)  # labels=None used to return NaN
-    with pytest.raises(ValueError, match="other: expected finite values"):
+    with pytest.raises(ValueError, match="b: expected finite values"):
         triplet_loss(a, bad, torch.tensor([0, 0, 1, 1]))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_triplet_loss_of_a_one_class_batch_is_zero_with_a_zero_gradient():
     a = torch.randn(4, 3, requires_grad=True)
     o = torch.randn(4, 3)
@@ -467,6 +478,7 @@ def test_triplet_loss_of_a_one_class_batch_is_zero_with_a_zero_gradient():
     assert torch.equal(grad, torch.zeros_like(a))
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_scalar_options_accept_numpy_scalars():
     a, o = torch.randn(5, 3), torch.randn(5, 3)
     assert torch.equal(triplet_loss(a, o, margin=np.float32(0.25)), triplet_loss(a, o, margin=0.25))
@@ -487,6 +499,21 @@ def test_acmr_shapes_and_losses():
     assert set(parts) == {"label", "triplet", "modality", "modality_acc"}
     assert all(torch.isfinite(v) for v in parts.values())
 
+
+@pytest.mark.parametrize("triplet", ["pair", "label"])
+def test_acmr_triplet_loss_is_vse_hinge_averaged_over_the_triplets(triplet):
+    # the triplet loss now lives in mmedu.losses; ACMR averages each direction over its
+    # triplets (tests/test_losses.py: to the bit of the former adversarial.triplet_loss)
+    torch.manual_seed(0)
+    model = ACMR(20, 15, embed_dim=8, n_classes=5, hidden_dims=(16,))
+    x_img, x_text, labels = planted(n=32)
+    zi, zt = model(x_img, x_text)
+    got = model.losses(x_img, x_text, labels, triplet=triplet, margin=0.3)["triplet"]
+    if triplet == "pair":
+        want = vse_hinge(zi, zt, 0.3, hardest=False) / (2 * 31)
+    else:
+        want = vse_hinge(zi, zt, 0.3, labels=labels) / 2
+    torch.testing.assert_close(got, want)
 
 
 def test_acmr_label_loss_is_cross_entropy_over_both_modalities():
@@ -597,7 +624,7 @@ def test_acmr_errors():
         ACMR(20, 15, 8, n_classes=1)
     with pytest.raises(TypeError, match="ACMR"):
         fit_acmr(torch.nn.Linear(2, 2), x_img, x_text, labels)
-    with pytest.raises(ValueError, match="at least 2 rows"):
+    with pytest.raises(ValueError, match="at least 2 pairs"), pytest.warns(DeprecationWarning):
         triplet_loss(torch.randn(1, 2), torch.randn(1, 2), torch.tensor([1]))
 
 

@@ -1,4 +1,4 @@
-"""Tests for mmedu.metrics: against scikit-learn (tie-free data) and a brute-force loop (ties)."""
+"""Tests for mmedu.metrics: against scikit-learn (tie-free data) and a brute-force loop (ties, both rules)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sklearn.metrics import average_precision_score, ndcg_score
 from sklearn.metrics.pairwise import cosine_similarity as sk_cosine
 
 from mmedu.metrics import (
+    TIES,
     average_precision,
     cosine_similarity,
     first_positive_rank,
@@ -23,21 +24,23 @@ from mmedu.metrics import (
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-# --------------------------------------------------------------------------- brute force (pessimistic ties)
+# --------------------------------------------------------------------------- brute force (both tie rules)
 
 
-def bf_ranking(scores, rel):
-    """Gallery indices best first: descending score, ties -> least relevant first."""
-    return sorted(range(len(scores)), key=lambda j: (-scores[j], rel[j]))
+def bf_ranking(scores, rel, ties="pessimistic"):
+    """Gallery indices best first: descending score, ties -> least relevant first, or lowest index first."""
+    if ties == "pessimistic":
+        return sorted(range(len(scores)), key=lambda j: (-scores[j], rel[j]))
+    return sorted(range(len(scores)), key=lambda j: (-scores[j], j))
 
 
-def bf_first_rank(scores, pos):
-    order = bf_ranking(scores, [int(p) for p in pos])
+def bf_first_rank(scores, pos, ties="pessimistic"):
+    order = bf_ranking(scores, [int(p) for p in pos], ties)
     return next(r for r, j in enumerate(order, start=1) if pos[j])
 
 
-def bf_ap(scores, rel, k=None):
-    order = bf_ranking(scores, [int(r) for r in rel])
+def bf_ap(scores, rel, k=None, ties="pessimistic"):
+    order = bf_ranking(scores, [int(r) for r in rel], ties)
     n_rel = sum(bool(r) for r in rel)
     cut = len(order) if k is None else k
     hits, total = 0, 0.0
@@ -48,8 +51,8 @@ def bf_ap(scores, rel, k=None):
     return total / min(n_rel, cut)
 
 
-def bf_ndcg(scores, grades, k):
-    order = bf_ranking(scores, grades)
+def bf_ndcg(scores, grades, k, ties="pessimistic"):
+    order = bf_ranking(scores, grades, ties)
     dcg = sum(grades[j] / math.log2(r + 1) for r, j in enumerate(order[:k], start=1))
     ideal = sorted(grades, reverse=True)
     idcg = sum(g / math.log2(r + 1) for r, g in enumerate(ideal[:k], start=1))
@@ -80,6 +83,27 @@ def test_cosine_similarity_matches_sklearn_and_handles_zero_rows():
     s = cosine_similarity(a, b)
     assert torch.isfinite(s).all() and (s[2] == 0).all()
     assert cosine_similarity(a.numpy(), b.float()).dtype == torch.float64  # NumPy accepted, dtypes promoted
+
+
+def test_cosine_similarity_zero_row_policy_and_scale_invariance():
+    gen = torch.Generator().manual_seed(4)
+    a, b = torch.randn(5, 3, generator=gen, dtype=torch.float64), torch.randn(6, 3, generator=gen, dtype=torch.float64)
+    a[1], b[4] = 0.0, 0.0
+    s = cosine_similarity(a, b)
+    assert torch.equal(s[1], torch.zeros(6, dtype=torch.float64))  # a zero row scores 0 ...
+    assert torch.equal(s[:, 4], torch.zeros(5, dtype=torch.float64))  # ... against everything, zero rows too
+    # no eps floor: a tiny but non-zero vector has a direction like any other (an eps of 1e-8 on
+    # the norm used to shrink these scores by a factor of 1e4)
+    torch.testing.assert_close(cosine_similarity(1e-12 * a, b), s, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(cosine_similarity(a.float() * 1e-15, b.float()), s.float())
+    # sklearn's cosine_similarity has the same policy
+    torch.testing.assert_close(s, torch.from_numpy(sk_cosine(a.numpy(), b.numpy())))
+    # the gradient reaching a zero row is that of its (zero) unit vector: finite
+    leaf = a.clone().requires_grad_()
+    w = torch.randn(5, 6, generator=gen, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((cosine_similarity(leaf, b) * w).sum(), leaf)
+    b_unit = b / b.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    torch.testing.assert_close(grad[1], w[1] @ b_unit, rtol=1e-12, atol=1e-12)
 
 
 def test_cosine_similarity_bad_input():
@@ -120,19 +144,20 @@ def test_cosine_similarity_refuses_nan_and_inf(bad):
 # --------------------------------------------------------------------------- Recall@K / ranks
 
 
+@pytest.mark.parametrize("ties", TIES)
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_first_positive_rank_matches_brute_force_with_ties(device, seed):
+def test_first_positive_rank_matches_brute_force_with_ties(device, seed, ties):
     s = tied_scores(13, 21, levels=4, seed=seed)
     pos = random_relevance(13, 21, 0.15, seed + 10)
-    want = [bf_first_rank(s[i].tolist(), pos[i].tolist()) for i in range(13)]
-    got = first_positive_rank(s.to(device), pos.to(device), chunk_size=4)
+    want = [bf_first_rank(s[i].tolist(), pos[i].tolist(), ties) for i in range(13)]
+    got = first_positive_rank(s.to(device), pos.to(device), ties=ties, chunk_size=4)
     assert got.device.type == device
     assert got.cpu().tolist() == want
     # default pairing = an identity positives matrix
     sq = s[:, :13]
-    want_diag = [bf_first_rank(sq[i].tolist(), (torch.arange(13) == i).tolist()) for i in range(13)]
-    assert first_positive_rank(sq.to(device), chunk_size=5).cpu().tolist() == want_diag
+    want_diag = [bf_first_rank(sq[i].tolist(), (torch.arange(13) == i).tolist(), ties) for i in range(13)]
+    assert first_positive_rank(sq.to(device), ties=ties, chunk_size=5).cpu().tolist() == want_diag
 
 
 def test_tie_rule_is_pessimistic_on_a_hand_example():
@@ -145,21 +170,69 @@ def test_tie_rule_is_pessimistic_on_a_hand_example():
     assert average_precision(s[:1], torch.tensor([[True, False, False]])).item() == pytest.approx(0.5)
 
 
+def test_lowest_id_rule_on_the_same_hand_example():
+    s = torch.tensor([[1.0, 1.0, 0.0], [0.5, 0.9, 0.9], [0.2, 0.2, 0.2]])
+    # query 0: positive 0 ties with item 1 and has the lower index -> rank 1; query 1: positive 1
+    # ties with item 2 -> rank 1; query 2: everything tied, the positive has the highest index -> 3
+    assert first_positive_rank(s, ties="lowest_id").tolist() == [1, 1, 3]
+    assert recall_at_k(s, ks=(1, 2, 3), ties="lowest_id") == {1: pytest.approx(2 / 3), 2: pytest.approx(2 / 3), 3: 1.0}
+    assert median_rank(s, ties="lowest_id") == 1.0
+    assert average_precision(s[:1], torch.tensor([[True, False, False]]), ties="lowest_id").item() == 1.0
+    # several tied positives: the best-ranked one is the lowest-index one
+    pos = torch.tensor([[False, True, True]])
+    assert first_positive_rank(s[1:2], pos, ties="lowest_id").tolist() == [1]
+    assert first_positive_rank(torch.tensor([[0.9, 0.9, 0.9]]), pos, ties="lowest_id").tolist() == [2]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pessimistic_is_a_lower_bound_and_the_rules_agree_without_ties(seed):
+    s = tied_scores(25, 30, levels=3, seed=seed)
+    rel = random_relevance(25, 30, 0.2, seed + 1)
+    grades = rel.double() * 2 + tied_scores(25, 30, levels=2, seed=seed + 2)
+    q_lab, g_lab = torch.arange(25) % 4, torch.arange(30) % 4
+    worst, lowest = (dict(
+        rank=first_positive_rank(s, rel, ties=t).double(),
+        ap=average_precision(s, rel, ties=t),
+        map=torch.tensor(mean_average_precision(s, q_lab, g_lab, ties=t)),
+        ndcg=ndcg_at_k(s, grades, 5, reduction="none", ties=t)) for t in TIES)
+    assert (worst["rank"] >= lowest["rank"]).all() and (worst["rank"] > lowest["rank"]).any()
+    for key in ("ap", "map", "ndcg"):
+        assert (worst[key] <= lowest[key] + 1e-12).all() and (worst[key] < lowest[key]).any()
+    free = s + torch.rand(25, 30, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 1e-3
+    assert torch.equal(first_positive_rank(free, rel), first_positive_rank(free, rel, ties="lowest_id"))
+    assert torch.equal(average_precision(free, rel), average_precision(free, rel, ties="lowest_id"))
+    assert torch.equal(ndcg_at_k(free, grades, 5, reduction="none"),
+                       ndcg_at_k(free, grades, 5, reduction="none", ties="lowest_id"))
+
+
+def test_the_tie_rule_is_checked():
+    s = torch.randn(3, 4)
+    rel = torch.ones(3, 4, dtype=torch.bool)
+    for call in (lambda t: recall_at_k(s, 1, ties=t), lambda t: first_positive_rank(s, ties=t),
+                 lambda t: median_rank(s, ties=t), lambda t: average_precision(s, rel, ties=t),
+                 lambda t: mean_average_precision(s, torch.zeros(3, dtype=torch.long),
+                                                  torch.zeros(4, dtype=torch.long), ties=t),
+                 lambda t: ndcg_at_k(s, rel.double(), 2, ties=t)):
+        with pytest.raises(ValueError, match=r"ties: expected one of \['pessimistic', 'lowest_id'\], got 'random'"):
+            call("random")
+
+
 def test_constant_scores_get_the_worst_recall():
     s = torch.zeros(6, 6)
     assert recall_at_k(s, ks=(1, 5, 6)) == {1: 0.0, 5: 0.0, 6: 1.0}
     assert median_rank(s) == 6.0
 
 
+@pytest.mark.parametrize("ties", TIES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_recall_and_median_rank_match_brute_force(seed):
+def test_recall_and_median_rank_match_brute_force(seed, ties):
     s = tied_scores(30, 40, levels=6, seed=seed)
     pos = random_relevance(30, 40, 0.05, seed + 3)
-    ranks = np.array([bf_first_rank(s[i].tolist(), pos[i].tolist()) for i in range(30)])
-    got = recall_at_k(s, ks=[1, 3, 10, 40], positives=pos, chunk_size=7)
+    ranks = np.array([bf_first_rank(s[i].tolist(), pos[i].tolist(), ties) for i in range(30)])
+    got = recall_at_k(s, ks=[1, 3, 10, 40], positives=pos, ties=ties, chunk_size=7)
     assert got == {k: pytest.approx(float((ranks <= k).mean())) for k in (1, 3, 10, 40)}
-    assert median_rank(s, pos) == pytest.approx(float(np.median(ranks)))
-    assert median_rank(s[:29], pos[:29]) == pytest.approx(float(np.median(ranks[:29])))
+    assert median_rank(s, pos, ties=ties) == pytest.approx(float(np.median(ranks)))
+    assert median_rank(s[:29], pos[:29], ties=ties) == pytest.approx(float(np.median(ranks[:29])))
 
 
 def test_recall_default_pairing_and_single_k():
@@ -185,16 +258,18 @@ def test_average_precision_matches_sklearn_without_ties(seed):
     np.testing.assert_allclose(average_precision(s, rel, chunk_size=5).numpy(), want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("ties", TIES)
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k", [None, 1, 4, 25])
-def test_average_precision_matches_brute_force_with_ties(device, k):
+def test_average_precision_matches_brute_force_with_ties(device, k, ties):
     s = tied_scores(15, 25, levels=3, seed=7)
     rel = random_relevance(15, 25, 0.25, 8)
-    want = [bf_ap(s[i].tolist(), rel[i].tolist(), k) for i in range(15)]
-    got = average_precision(s.to(device), rel.to(device), k=k, chunk_size=4)
+    want = [bf_ap(s[i].tolist(), rel[i].tolist(), k, ties) for i in range(15)]
+    got = average_precision(s.to(device), rel.to(device), k=k, ties=ties, chunk_size=4)
     np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-12)
     # float32 path on the same data
-    np.testing.assert_allclose(average_precision(s.float().to(device), rel.to(device), k=k).cpu().numpy(), want, rtol=1e-5)
+    got32 = average_precision(s.float().to(device), rel.to(device), k=k, ties=ties)
+    np.testing.assert_allclose(got32.cpu().numpy(), want, rtol=1e-5)
 
 
 def test_sklearn_disagrees_on_ties_and_pessimistic_is_a_lower_bound():
@@ -223,18 +298,19 @@ def test_mean_average_precision_matches_sklearn_without_ties(seed):
     assert mean_average_precision(s.numpy(), q_lab.numpy(), g_lab.numpy()) == pytest.approx(want, rel=1e-12)
 
 
+@pytest.mark.parametrize("ties", TIES)
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k", [None, 3, 30])
-def test_mean_average_precision_matches_brute_force_with_ties(device, k):
+def test_mean_average_precision_matches_brute_force_with_ties(device, k, ties):
     gen = torch.Generator().manual_seed(11)
     q_lab = torch.randint(0, 4, (18,), generator=gen)
     g_lab = torch.cat([torch.arange(4), torch.randint(0, 4, (26,), generator=gen)])
     s = tied_scores(18, 30, levels=4, seed=12)
     rel = q_lab[:, None] == g_lab[None, :]
-    want = np.mean([bf_ap(s[i].tolist(), rel[i].tolist(), k) for i in range(18)])
-    got = mean_average_precision(s.to(device), q_lab.to(device), g_lab.to(device), k=k, chunk_size=5)
+    want = np.mean([bf_ap(s[i].tolist(), rel[i].tolist(), k, ties) for i in range(18)])
+    got = mean_average_precision(s.to(device), q_lab.to(device), g_lab.to(device), k=k, ties=ties, chunk_size=5)
     assert got == pytest.approx(want, rel=1e-12)
-    assert float(average_precision(s, rel, k=k).mean()) == pytest.approx(want, rel=1e-12)
+    assert float(average_precision(s, rel, k=k, ties=ties).mean()) == pytest.approx(want, rel=1e-12)
 
 
 def test_metrics_do_not_depend_on_gallery_order_even_with_ties():
@@ -262,17 +338,18 @@ def test_ndcg_matches_sklearn_without_ties(k):
         assert ndcg_at_k(s, grades, k, chunk_size=6) == pytest.approx(want, rel=1e-12)
 
 
+@pytest.mark.parametrize("ties", TIES)
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k", [1, 4, 20])
-def test_ndcg_matches_brute_force_with_ties(device, k):
+def test_ndcg_matches_brute_force_with_ties(device, k, ties):
     s = tied_scores(16, 20, levels=3, seed=k)
     gen = torch.Generator().manual_seed(100 + k)
     grades = torch.rand(16, 20, generator=gen).double().mul(3).floor()
     grades[:, 3] = 2.5
-    want = [bf_ndcg(s[i].tolist(), grades[i].tolist(), k) for i in range(16)]
-    got = ndcg_at_k(s.to(device), grades.to(device), k, reduction="none", chunk_size=3)
+    want = [bf_ndcg(s[i].tolist(), grades[i].tolist(), k, ties) for i in range(16)]
+    got = ndcg_at_k(s.to(device), grades.to(device), k, reduction="none", ties=ties, chunk_size=3)
     np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-12)
-    assert ndcg_at_k(s, grades, k) == pytest.approx(float(np.mean(want)), rel=1e-12)
+    assert ndcg_at_k(s, grades, k, ties=ties) == pytest.approx(float(np.mean(want)), rel=1e-12)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -1,4 +1,5 @@
-"""Tests for mmedu.retrieval: against a brute-force loop (with ties) and FAISS's IndexFlatIP."""
+"""Tests for mmedu.retrieval: against a brute-force loop (with ties), FAISS's IndexFlatIP, and the
+metrics' cosine and tie rule."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from mmedu import retrieval
+from mmedu.metrics import cosine_similarity, first_positive_rank, recall_at_k
 from mmedu.retrieval import ExactIndex, _topk_in_block, _topk_in_block_ties, exact_search
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -16,9 +18,9 @@ def bf_search(queries, gallery, ids, k, metric):
     """Brute force: score every pair in a Python loop, sort by (-score, id)."""
     q = np.asarray(queries, dtype=np.float64)
     g = np.asarray(gallery, dtype=np.float64)
-    if metric == "cosine":
-        q = q / np.linalg.norm(q, axis=1, keepdims=True)
-        g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    if metric == "cosine":  # a zero vector stays zero
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-300)
+        g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-300)
     out_s, out_i = [], []
     for row in q:
         scored = [(float(row @ g[j]), int(ids[j])) for j in range(len(g))]
@@ -121,8 +123,7 @@ def test_search_with_duplicates_equals_the_tie_rule_everywhere(monkeypatch, chun
     distinct = torch.randint(-3, 4, (40, 5), generator=g).float()
     gallery = distinct.repeat(6, 1)
     ids = torch.randperm(240, generator=g) * 2 + 1
-    queries = torch.cat([torch.randint(-3, 4, (20, 5), generator=g).float(), distinct[:5]])
-    queries[queries.abs().sum(1) == 0] = 1.0  # cosine needs non-zero queries
+    queries = torch.cat([torch.randint(-3, 4, (20, 5), generator=g).float(), distinct[:5], torch.zeros(1, 5)])
     index = ExactIndex(5, metric=metric, chunk_size=chunk_size).add(gallery[:100], ids[:100]).add(gallery[100:],
                                                                                                     ids[100:])
     got = index.search(queries, 9)
@@ -220,12 +221,10 @@ def test_dimension_mismatch_and_shapes():
         index.add("abc")
 
 
-def test_nan_zero_vectors_and_bad_ids():
+def test_nan_and_bad_ids():
     index = ExactIndex(2)
     with pytest.raises(ValueError, match="finite"):
         index.add(torch.tensor([[1.0, float("nan")]]))
-    with pytest.raises(ValueError, match="non-zero vectors, row 1"):
-        index.add(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
     index.add(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), ids=[3, 7])
     with pytest.raises(ValueError, match="finite"):
         index.search(torch.tensor([[float("inf"), 0.0]]), 1)
@@ -249,3 +248,56 @@ def test_nan_zero_vectors_and_bad_ids():
     assert wide.search(torch.tensor([[1e20, 1.0]], dtype=torch.float64), 1)[1].tolist() == [[3]]  # float64 fits
     # ip allows zero vectors (score 0)
     assert ExactIndex(2, "ip").add(torch.zeros(2, 2)).search(torch.ones(1, 2), 2)[1].tolist() == [[0, 1]]
+
+
+# --------------------------------------------------------------------------- one cosine, one tie rule
+
+
+@pytest.mark.parametrize("chunk_size", [None, 11])
+def test_cosine_scores_are_the_metrics_cosine_zero_vectors_included(chunk_size):
+    g = torch.Generator().manual_seed(7)
+    gallery = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    queries = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    gallery[[3, 17]] = 0.0  # no direction: score 0 against every query (they used to be refused)
+    queries[2] = 0.0  # scores 0 against everything: one big tie, the lowest ids first
+    scores, ids = ExactIndex(4, chunk_size=chunk_size).add(gallery).search(queries, 30)
+    s = cosine_similarity(queries, gallery)
+    torch.testing.assert_close(scores, s.gather(1, ids), rtol=0, atol=1e-15)
+    assert torch.equal(scores[2], torch.zeros(30, dtype=torch.float64)) and ids[2].tolist() == list(range(30))
+    assert (s[:, [3, 17]] == 0).all()
+    # a tiny vector is normalised exactly, like in cosine_similarity
+    tiny = ExactIndex(4).add(gallery * 1e-12).search(queries, 30)
+    assert torch.equal(tiny[1], ids)
+
+
+def test_recall_from_the_index_ids_equals_recall_at_k_with_lowest_id_ties():
+    # the issue's example: one query whose positive (id 0) ties with id 1
+    s = torch.tensor([[1.0, 1.0]])
+    ids = ExactIndex(2, metric="ip").add(torch.eye(2)).search(s, 1)[1]
+    assert ids.tolist() == [[0]]
+    assert recall_at_k(s, 1, ties="lowest_id") == {1: 1.0}  # what the index's ids say
+    assert recall_at_k(s, 1) == {1: 0.0}  # pessimistic: the tie counts against the model
+    # many ties: integer scores; the index over the identity ranks exactly these scores
+    g = torch.Generator().manual_seed(9)
+    s = torch.randint(0, 4, (60, 80), generator=g).double()
+    s[torch.arange(0, 60, 3), torch.arange(0, 60, 3)] += 2  # some queries find their item
+    _, ids = ExactIndex(80, metric="ip", chunk_size=500).add(torch.eye(80, dtype=torch.float64)).search(s, 10)
+    hit_rank = torch.where(ids == torch.arange(60)[:, None], torch.arange(1, 11), 11).amin(dim=1)
+    want = {k: float((hit_rank <= k).double().mean()) for k in (1, 5, 10)}
+    assert recall_at_k(s, (1, 5, 10), ties="lowest_id") == want
+    ranks = first_positive_rank(s, ties="lowest_id")
+    assert torch.equal(torch.where(ranks <= 10, ranks, 11), hit_rank)
+    assert recall_at_k(s, (1, 5, 10)) != want  # the data do tie at the positives
+    # exact_search gives the same ids
+    assert torch.equal(exact_search(s, torch.eye(80, dtype=torch.float64), 10, metric="ip", ties="lowest_id")[1], ids)
+
+
+def test_search_has_only_the_lowest_id_rule():
+    index = ExactIndex(2).add(torch.eye(2))
+    assert torch.equal(index.search(torch.ones(1, 2), 2, ties="lowest_id")[1], index.search(torch.ones(1, 2), 2)[1])
+    with pytest.raises(ValueError, match="ties: a search breaks ties by 'lowest_id' only, got 'pessimistic'"):
+        index.search(torch.ones(1, 2), 1, ties="pessimistic")
+    with pytest.raises(ValueError, match="ties: a search breaks ties by 'lowest_id' only"):
+        exact_search(torch.ones(1, 2), torch.eye(2), 1, ties="pessimistic")
+    with pytest.raises(ValueError, match=r"ties: expected one of \['lowest_id'\], got 'first'"):
+        index.search(torch.ones(1, 2), 1, ties="first")
