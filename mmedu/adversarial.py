@@ -42,7 +42,6 @@ Shapes: batch first everywhere, ``x_img: (B, image_dim)``, ``x_text: (B, text_di
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -65,7 +64,6 @@ __all__ = [
     "fit_gan",
     "gradient_reversal",
     "GradientReversal",
-    "triplet_loss",
     "ACMR",
     "fit_acmr",
 ]
@@ -514,38 +512,6 @@ class GradientReversal(nn.Module):
 # --------------------------------------------------------------------------- ACMR-style model
 
 
-def triplet_loss(
-    anchor: torch.Tensor,
-    other: torch.Tensor,
-    labels: torch.Tensor | None = None,
-    margin: float = 0.2,
-) -> torch.Tensor:
-    r"""Deprecated: the triplet loss lives in :mod:`mmedu.losses`; use :func:`mmedu.losses.vse_hinge`.
-
-    Cross-modal triplet (hinge) loss on cosine similarities, averaged over the triplets of each
-    direction, then over the two directions (what :class:`ACMR` trains with):
-
-    * ``labels=None`` (instance-level pairs): ``vse_hinge(anchor, other, margin, hardest=False)
-      / (2 * (B - 1))``, the mean over every (anchor, negative) pair;
-    * with ``labels`` (class-level positives, each against its hardest negative of another
-      class): ``vse_hinge(anchor, other, margin, labels=labels) / 2``; a batch of one class
-      gives 0 with a zero gradient.
-
-    Args:
-        anchor: (B, D); other: (B, D) (the other modality, same space; B >= 2), finite.
-        labels: None or (B,) integer labels.
-        margin: the margin :math:`m` >= 0.
-
-    Returns:
-        A scalar tensor >= 0.
-    """
-    warnings.warn("mmedu.adversarial.triplet_loss is deprecated: use mmedu.losses.vse_hinge "
-                  "(triplet_loss(a, o) == vse_hinge(a, o, margin, hardest=False) / (2 * (B - 1)), "
-                  "triplet_loss(a, o, labels) == vse_hinge(a, o, margin, labels=labels) / 2)",
-                  DeprecationWarning, stacklevel=2)
-    return _triplet_mean(anchor, other, margin, labels=labels)
-
-
 class ACMR(nn.Module):
     r"""Adversarial cross-modal retrieval in the style of ACMR (Wang et al. 2017).
 
@@ -555,7 +521,7 @@ class ACMR(nn.Module):
 
     * a **label loss**: one linear classifier on the common codes of both modalities
       (cross-entropy), so the space separates the classes;
-    * a **triplet loss** (:func:`triplet_loss`) between image and text codes, so paired items
+    * a **triplet loss** (:func:`mmedu.losses.vse_hinge`, averaged over the triplets; see :mod:`mmedu.losses`) between image and text codes, so paired items
       are closer than unpaired ones;
     * an **adversarial modality loss**: a classifier tries to tell image codes from text codes;
       it sits behind :class:`GradientReversal`, so the same backward pass trains it to succeed

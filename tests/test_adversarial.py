@@ -22,9 +22,8 @@ from mmedu.adversarial import (
     generator_loss_nonsaturating,
     gradient_reversal,
     optimal_discriminator,
-    triplet_loss,
 )
-from mmedu.losses import vse_hinge
+from mmedu.losses import _triplet_mean, vse_hinge
 from mmedu.metrics import cosine_similarity, mean_average_precision, recall_at_k
 
 LN3 = math.log(3.0)  # sigmoid(ln 3) = 3/4
@@ -423,15 +422,8 @@ def test_cross_modal_gan_errors():
 # --------------------------------------------------------------------------- triplet loss and ACMR
 
 
-def test_triplet_loss_is_deprecated_for_vse_hinge():
-    a, o = torch.randn(5, 3), torch.randn(5, 3)
-    with pytest.warns(DeprecationWarning, match="use mmedu.losses.vse_hinge"):
-        got = triplet_loss(a, o, margin=0.3)
-    torch.testing.assert_close(got, vse_hinge(a, o, 0.3, hardest=False) / 8)
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_triplet_loss_against_a_brute_force_loop(rng):
+def test_acmr_triplet_loss_against_a_brute_force_loop(rng):
+    # the triplet loss ACMR trains with (mmedu.losses._triplet_mean), against plain loops
     a, o = torch.randn(6, 4, generator=rng), torch.randn(6, 4, generator=rng)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     s = F.normalize(a, dim=1) @ F.normalize(o, dim=1).T
@@ -450,43 +442,40 @@ def test_triplet_loss_against_a_brute_force_loop(rng):
 
     sl = s.tolist()
     st = s.T.tolist()
-    assert triplet_loss(a, o, margin=m).item() == pytest.approx((pair_mode(sl) + pair_mode(st)) / 2, rel=1e-5)
-    assert triplet_loss(a, o, labels, margin=m).item() == pytest.approx((label_mode(sl) + label_mode(st)) / 2, rel=1e-5)
+    assert _triplet_mean(a, o, m).item() == pytest.approx((pair_mode(sl) + pair_mode(st)) / 2, rel=1e-5)
+    assert _triplet_mean(a, o, m, labels).item() == pytest.approx((label_mode(sl) + label_mode(st)) / 2, rel=1e-5)
     # perfectly aligned, well separated codes give zero loss
     e = torch.eye(6)
-    assert triplet_loss(e, e, margin=0.5).item() == 0.0
+    assert _triplet_mean(e, e, 0.5).item() == 0.0
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_triplet_loss_refuses_nan_in_both_modes():
+def test_acmr_triplet_loss_refuses_nan_in_both_modes():
     a, o = torch.randn(4, 3), torch.randn(4, 3)
     bad = a.clone()
     bad[1, 2] = float("nan")
     with pytest.raises(ValueError, match="a: expected finite values"):
-        triplet_loss(bad, o)  # labels=None used to return NaN
+        _triplet_mean(bad, o, 0.2)  # labels=None used to return NaN
     with pytest.raises(ValueError, match="b: expected finite values"):
-        triplet_loss(a, bad, torch.tensor([0, 0, 1, 1]))
+        _triplet_mean(a, bad, 0.2, torch.tensor([0, 0, 1, 1]))
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_triplet_loss_of_a_one_class_batch_is_zero_with_a_zero_gradient():
+def test_acmr_triplet_loss_of_a_one_class_batch_is_zero_with_a_zero_gradient():
     a = torch.randn(4, 3, requires_grad=True)
     o = torch.randn(4, 3)
-    loss = triplet_loss(a, o, torch.tensor([2, 2, 2, 2]))
+    loss = _triplet_mean(a, o, 0.2, torch.tensor([2, 2, 2, 2]))
     assert loss.item() == 0.0
     (grad,) = torch.autograd.grad(loss, a)
     assert torch.equal(grad, torch.zeros_like(a))
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_scalar_options_accept_numpy_scalars():
     a, o = torch.randn(5, 3), torch.randn(5, 3)
-    assert torch.equal(triplet_loss(a, o, margin=np.float32(0.25)), triplet_loss(a, o, margin=0.25))
+    assert torch.equal(_triplet_mean(a, o, np.float32(0.25)), _triplet_mean(a, o, 0.25))
     assert GradientReversal(np.float32(0.5)).lambda_ == 0.5
     assert GradientReversal(np.int64(2)).lambda_ == 2.0
     assert CrossModalGAN(3, 2, temperature=np.float32(0.5)).temperature == 0.5
     with pytest.raises(TypeError, match=r"margin: expected a real number in \[0, inf\), got numpy.bool"):
-        triplet_loss(a, o, margin=np.bool_(True))
+        _triplet_mean(a, o, np.bool_(True))
 
 
 def test_acmr_shapes_and_losses():
@@ -624,8 +613,8 @@ def test_acmr_errors():
         ACMR(20, 15, 8, n_classes=1)
     with pytest.raises(TypeError, match="ACMR"):
         fit_acmr(torch.nn.Linear(2, 2), x_img, x_text, labels)
-    with pytest.raises(ValueError, match="at least 2 pairs"), pytest.warns(DeprecationWarning):
-        triplet_loss(torch.randn(1, 2), torch.randn(1, 2), torch.tensor([1]))
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        _triplet_mean(torch.randn(1, 2), torch.randn(1, 2), 0.2, torch.tensor([1]))
 
 
 # --------------------------------------------------------------------------- CUDA
