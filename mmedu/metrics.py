@@ -1,4 +1,6 @@
-r"""Retrieval metrics: similarity, Recall@K, median rank, AP / mAP and nDCG.
+r"""Metrics: classification accuracy; for retrieval, similarity, Recall@K, median rank, AP / mAP and nDCG.
+
+:func:`accuracy` is the fraction of correct class predictions, from logits or labels.
 
 A retrieval evaluation starts from a score matrix ``similarity: (Q, G)``: row
 ``i`` scores every gallery item against query ``i`` (higher = more similar),
@@ -87,6 +89,7 @@ from ._checks import as_tensor, check_choice, check_finite, check_finite_norms, 
 
 __all__ = [
     "TIES",
+    "accuracy",
     "cosine_similarity",
     "first_positive_rank",
     "recall_at_k",
@@ -560,3 +563,37 @@ def ndcg_at_k(
             ranked = _pessimistic_ties_(values, ranked)
         out[sl] = (ranked[:, :k] @ discount) / ideal
     return float(out.cpu().double().mean()) if reduction == "mean" else out
+
+
+def accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """The fraction of items whose predicted class is their label.
+
+    Args:
+        scores: ``(N, C)`` class scores (logits or probabilities: the prediction is the argmax
+            of each row) or ``(N,)`` predicted labels.
+        labels: ``(N,)`` integer labels, on any device.
+
+    Returns:
+        A float in ``[0, 1]``: ``(prediction == labels).float().mean()``.
+    """
+    s = as_tensor(scores, "scores")
+    check_ndim(s, "scores", (1, 2), "(N, C) class scores or (N,) predicted labels")
+    y = as_tensor(labels, "labels")
+    check_ndim(y, "labels", 1, "(N,)")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"labels: expected integer class labels, got dtype {y.dtype}")
+    if s.ndim == 2:
+        if not (s.is_floating_point() or s.dtype in (torch.int32, torch.int64)):
+            raise TypeError(f"scores: expected real class scores, got dtype {s.dtype}")
+        if s.is_floating_point():
+            check_finite(s, "scores")
+        pred = s.argmax(dim=1)
+    else:
+        if s.is_floating_point() or s.is_complex() or s.dtype == torch.bool:
+            raise TypeError(f"scores: expected (N,) integer predicted labels or (N, C) scores, got a 1-D {s.dtype} tensor")
+        pred = s
+    if pred.shape[0] != y.shape[0]:
+        raise ValueError(f"scores and labels: expected one prediction per label, got {pred.shape[0]} and {y.shape[0]}")
+    if pred.shape[0] == 0:
+        raise ValueError("scores: expected at least one item, got none")
+    return (pred == y.to(pred.device)).float().mean().item()

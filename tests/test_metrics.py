@@ -419,3 +419,29 @@ def test_nan_scores_and_queries_without_positives_are_refused():
         mean_average_precision(s, torch.tensor([0, 7, 0, 0, 0]), torch.zeros(8, dtype=torch.long))
     with pytest.raises(ValueError, match="query 2 has no gallery item with positive relevance"):
         ndcg_at_k(s, rel.double(), 3)
+
+
+def test_accuracy_from_scores_and_from_predictions():
+    from sklearn.metrics import accuracy_score
+
+    from mmedu.metrics import accuracy
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 4, generator=g)
+    labels = torch.randint(0, 4, (50,), generator=g)
+    want = accuracy_score(labels.numpy(), logits.argmax(1).numpy())
+    assert accuracy(logits, labels) == pytest.approx(want, abs=1e-7)
+    assert accuracy(logits.argmax(1), labels) == pytest.approx(want, abs=1e-7)
+    assert accuracy(torch.eye(3), torch.arange(3)) == 1.0
+    assert accuracy(torch.tensor([1, 1, 0]), torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match=r"scores and labels: expected one prediction per label, got 3 and 2"):
+        accuracy(torch.eye(3), torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="labels: expected integer class labels, got dtype torch.float32"):
+        accuracy(torch.eye(3), torch.zeros(3))
+    with pytest.raises(TypeError, match=r"scores: expected \(N,\) integer predicted labels or \(N, C\) scores"):
+        accuracy(torch.zeros(3), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="scores: expected finite values"):
+        accuracy(torch.tensor([[float("nan"), 0.0]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="scores: expected at least one item"):
+        accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"scores: expected a 1-D or 2-D tensor|scores: expected"):
+        accuracy(torch.zeros(2, 2, 2), torch.zeros(2, dtype=torch.long))
