@@ -189,7 +189,7 @@ class Vocabulary:
         padded = [seq[:length] + [self.pad_id] * (length - len(seq[:length])) for seq in seqs]
         return torch.tensor(padded, dtype=torch.int64).reshape(len(seqs), length)
 
-    def decode(self, ids) -> list[str]:
+    def decode(self, ids: torch.Tensor | np.ndarray | Sequence[Sequence[int]]) -> list[str]:
         """Inverse of :meth:`encode` up to tokenization: ``(N, L)`` ids → N strings.
 
         Padding ids are dropped, tokens joined by single spaces; unknown words come
