@@ -46,11 +46,11 @@ __all__ = [
 
 #: Settings used for the embedded MMDigits audio (FSDD recordings are 8 kHz).
 SAMPLE_RATE = 8000
-N_FFT = 256  # 32 ms windows
-HOP_LENGTH = 128  # 16 ms hop, 50 % overlap
-N_MELS = 40
-N_SAMPLES = 8000  # every clip is cut or zero-padded to 1.0 s
-N_FRAMES = 1 + N_SAMPLES // HOP_LENGTH  # 63 frames with centred framing
+N_FFT = 256  #: Frame (FFT) length in samples (32 ms windows).
+HOP_LENGTH = 128  #: Step between frame starts in samples (a 16 ms hop, 50 % overlap).
+N_MELS = 40  #: Number of mel bands.
+N_SAMPLES = 8000  #: Every clip is cut or zero-padded to 1.0 s.
+N_FRAMES = 1 + N_SAMPLES // HOP_LENGTH  #: 63 frames per clip with centred framing.
 
 
 def hz_to_mel(f: float | torch.Tensor) -> float | torch.Tensor:

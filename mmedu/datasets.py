@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-SPLITS = ("train", "test")
+SPLITS = ("train", "test")  #: The splits :func:`load_mmdigits` accepts.
 _REBUILD_HINT = ("reinstall mmedu, or rebuild the data with "
                  "`python scripts/build_mmdigits.py RAW_DIR` (see mmedu/data/LICENSE-DATA.md for the sources)")
 

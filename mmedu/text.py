@@ -36,8 +36,8 @@ __all__ = ["TOKEN_PATTERN", "PAD", "UNK", "tokenize", "Vocabulary"]
 #: digit, so accented words survive.  A decimal such as ``3.5`` becomes ``3``, ``5``.
 TOKEN_PATTERN = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
-PAD = "<pad>"
-UNK = "<unk>"
+PAD = "<pad>"  #: The padding token (id 0 in every :class:`Vocabulary`).
+UNK = "<unk>"  #: The token of out-of-vocabulary words (id 1).
 
 
 def tokenize(text: str) -> list[str]:
