@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: {len(added)} links {verb}" + (f", {len(broken)} broken: {broken}" if broken else ""))
         if args.verbose or args.check:
             for index, _, role in added:
-                print(f"  cell {index}: {role}")
+                print(f"  cell {index}: " + role.replace("\n", " "))
         if broken or (args.check and added):
             status = 1
         if added and not args.check:
