@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ._checks import as_tensor, check_choice, check_finite, check_ndim, check_positive_int
@@ -45,21 +46,21 @@ __all__ = [
 
 #: Settings used for the embedded MMDigits audio (FSDD recordings are 8 kHz).
 SAMPLE_RATE = 8000
-N_FFT = 256  # 32 ms windows
-HOP_LENGTH = 128  # 16 ms hop, 50 % overlap
-N_MELS = 40
-N_SAMPLES = 8000  # every clip is cut or zero-padded to 1.0 s
-N_FRAMES = 1 + N_SAMPLES // HOP_LENGTH  # 63 frames with centred framing
+N_FFT = 256  #: Frame (FFT) length in samples (32 ms windows).
+HOP_LENGTH = 128  #: Step between frame starts in samples (a 16 ms hop, 50 % overlap).
+N_MELS = 40  #: Number of mel bands.
+N_SAMPLES = 8000  #: Every clip is cut or zero-padded to 1.0 s.
+N_FRAMES = 1 + N_SAMPLES // HOP_LENGTH  #: 63 frames per clip with centred framing.
 
 
-def hz_to_mel(f):
+def hz_to_mel(f: float | torch.Tensor) -> float | torch.Tensor:
     """HTK mel scale: ``m = 2595 · log10(1 + f / 700)``. Accepts floats or tensors."""
     if isinstance(f, torch.Tensor):
         return 2595.0 * torch.log10(1.0 + f / 700.0)
     return 2595.0 * math.log10(1.0 + f / 700.0)
 
 
-def mel_to_hz(m):
+def mel_to_hz(m: float | torch.Tensor) -> float | torch.Tensor:
     """Inverse of :func:`hz_to_mel`: ``f = 700 · (10^(m / 2595) − 1)``."""
     if isinstance(m, torch.Tensor):
         return 700.0 * (torch.pow(10.0, m / 2595.0) - 1.0)
@@ -73,8 +74,8 @@ def _waveform(x, name: str = "waveform") -> torch.Tensor:
     return x
 
 
-def frame(waveform, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, center: bool = True,
-          pad_mode: str = "reflect") -> torch.Tensor:
+def frame(waveform: torch.Tensor | np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
+          center: bool = True, pad_mode: str = "reflect") -> torch.Tensor:
     """Cut a waveform into overlapping frames.
 
     Args:
@@ -108,8 +109,8 @@ def frame(waveform, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, center: bo
     return frames[0] if squeeze else frames
 
 
-def stft(waveform, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, window: torch.Tensor | None = None,
-         center: bool = True, pad_mode: str = "reflect") -> torch.Tensor:
+def stft(waveform: torch.Tensor | np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
+         window: torch.Tensor | None = None, center: bool = True, pad_mode: str = "reflect") -> torch.Tensor:
     """Short-time Fourier transform from primitives; equals ``torch.stft(..., return_complex=True)``.
 
     Args:
@@ -130,7 +131,8 @@ def stft(waveform, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, window: tor
     return spec.transpose(-1, -2)
 
 
-def power_spectrogram(waveform, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> torch.Tensor:
+def power_spectrogram(waveform: torch.Tensor | np.ndarray, n_fft: int = N_FFT,
+                      hop_length: int = HOP_LENGTH) -> torch.Tensor:
     """``|STFT|²``: ``(…, n_fft // 2 + 1, n_frames)`` real."""
     return stft(waveform, n_fft, hop_length).abs().pow(2)
 
@@ -167,8 +169,9 @@ def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = 
     return fb.to(dtype)
 
 
-def log_mel_spectrogram(waveform, sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT,
-                        hop_length: int = HOP_LENGTH, n_mels: int = N_MELS, eps: float = 1e-6) -> torch.Tensor:
+def log_mel_spectrogram(waveform: torch.Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE,
+                        n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, n_mels: int = N_MELS,
+                        eps: float = 1e-6) -> torch.Tensor:
     """``log(mel_filterbank @ |STFT|² + eps)``.
 
     Args:
@@ -185,7 +188,7 @@ def log_mel_spectrogram(waveform, sample_rate: int = SAMPLE_RATE, n_fft: int = N
     return torch.log(fb @ power + eps)
 
 
-def fix_length(waveform, n_samples: int = N_SAMPLES) -> torch.Tensor:
+def fix_length(waveform: torch.Tensor | np.ndarray, n_samples: int = N_SAMPLES) -> torch.Tensor:
     """Cut or zero-pad the last axis to exactly ``n_samples``: ``(…, T) → (…, n_samples)``."""
     x = _waveform(waveform)
     n_samples = check_positive_int(n_samples, "n_samples")

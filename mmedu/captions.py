@@ -38,10 +38,12 @@ import numpy as np
 
 __all__ = ["DIGIT_WORDS", "SHAPE_FAMILY", "CLUE_PROBABILITIES", "measure_digits", "make_captions"]
 
+#: The English word of each digit, indexed by the digit.
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 #: Class-level shape families used by the "shape family" clue.
 SHAPE_FAMILY = {0: "loop", 6: "loop", 8: "loop", 9: "loop", 1: "straight", 4: "straight", 7: "straight",
                 2: "curve", 3: "curve", 5: "curve"}
+#: Probability of each kind of class-level clue in a caption (the table above).
 CLUE_PROBABILITIES = {"name": 0.25, "parity": 0.20, "range": 0.15, "family": 0.15, "none": 0.25}
 
 

@@ -35,7 +35,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-SPLITS = ("train", "test")
+SPLITS = ("train", "test")  #: The splits :func:`load_mmdigits` accepts.
 _REBUILD_HINT = ("reinstall mmedu, or rebuild the data with "
                  "`python scripts/build_mmdigits.py RAW_DIR` (see mmedu/data/LICENSE-DATA.md for the sources)")
 
@@ -109,7 +109,7 @@ class MMDigits:
         return (f"MMDigits(split={self.split!r}, n={len(self)}, image={tuple(self.image.shape)}, "
                 f"audio={tuple(self.audio.shape)}, text=[{len(self.text)} captions])")
 
-    def subset(self, index) -> "MMDigits":
+    def subset(self, index: slice | Sequence[int] | torch.Tensor | np.ndarray) -> "MMDigits":
         """The items at ``index`` (a slice, a sequence of ints or a boolean mask)."""
         idx = torch.arange(len(self))[index]
         return MMDigits(self.split, self.image[idx], self.audio[idx], [self.text[i] for i in idx.tolist()],
@@ -226,7 +226,7 @@ class MultimodalDataset(Dataset):
     ``DataLoader`` collation stacks these into a dict batch.
     """
 
-    def __init__(self, modalities: Mapping[str, torch.Tensor], label) -> None:
+    def __init__(self, modalities: Mapping[str, torch.Tensor], label: torch.Tensor | np.ndarray) -> None:
         if not isinstance(modalities, Mapping) or not modalities:
             raise TypeError(f"modalities: expected a non-empty dict name -> tensor, got {type(modalities).__name__}")
         if "label" in modalities:
@@ -238,7 +238,7 @@ class MultimodalDataset(Dataset):
 
     @classmethod
     def from_mmdigits(cls, data: MMDigits, modalities: Sequence[str] = ("image", "audio", "text"),
-                      text_encoder=None) -> "MultimodalDataset":
+                      text_encoder: Callable[[list[str]], torch.Tensor] | None = None) -> "MultimodalDataset":
         """Wrap :class:`MMDigits`; ``text_encoder`` maps the list of captions to a tensor
         (e.g. ``vocab.bag_of_words``) and is required when ``"text"`` is asked for."""
         out = {}
@@ -261,7 +261,7 @@ class MultimodalDataset(Dataset):
         return item
 
 
-def drop_modality(x, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def drop_modality(x: torch.Tensor | np.ndarray, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero whole samples of one modality with probability ``p`` (modality dropout).
 
     Args:
@@ -280,7 +280,8 @@ def drop_modality(x, p: float, generator: torch.Generator | None = None) -> torc
     return x * keep.view(-1, *([1] * (x.ndim - 1))).to(x.dtype)
 
 
-def corrupt(x, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def corrupt(x: torch.Tensor | np.ndarray, kind: str, level: float,
+            generator: torch.Generator | None = None) -> torch.Tensor:
     """Corrupt a batch of one modality (for robustness experiments).
 
     Args:

@@ -244,7 +244,7 @@ class FusionClassifier(nn.Module):
         self.fusion = fusion
         self.head = head if head is not None else nn.Identity()
 
-    def encode(self, batch) -> list[torch.Tensor]:
+    def encode(self, batch: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Per-modality features, in the encoders' order: list of ``(B, D_m)``."""
         if self.names is not None:
             if not isinstance(batch, Mapping):
@@ -259,7 +259,7 @@ class FusionClassifier(nn.Module):
             raise ValueError(f"batch: expected {len(self.encoders)} inputs (one per encoder), got {len(batch)}")
         return [enc(x) for enc, x in zip(self.encoders, batch)]
 
-    def forward(self, batch) -> torch.Tensor:
+    def forward(self, batch: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> torch.Tensor:
         """batch: dict ``name -> input`` (or list) -> logits ``(B, C)``."""
         return self.head(self.fusion(self.encode(batch)))
 

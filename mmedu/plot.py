@@ -14,7 +14,7 @@ figure is displayed both as the cell's value and by the inline backend.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,6 +25,9 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
 from ._checks import as_tensor, check_finite, check_ndim, check_positive_int, check_scalar
+
+if TYPE_CHECKING:  # for the annotations only: plotting does not import the training code
+    from .training import History
 
 __all__ = ["image_grid", "spectrogram", "learning_curves", "bar_table", "embedding_2d", "box", "arrow"]
 
@@ -54,8 +57,8 @@ def _labels_list(labels, n: int, name: str) -> list:
 
 
 def image_grid(
-    images,
-    labels=None,
+    images: torch.Tensor | np.ndarray,
+    labels: Sequence | torch.Tensor | np.ndarray | None = None,
     ncols: int = 10,
     titles: Sequence[str] | None = None,
     ax: Axes | None = None,
@@ -131,7 +134,7 @@ def image_grid(
 
 
 def spectrogram(
-    logmel,
+    logmel: torch.Tensor | np.ndarray,
     sample_rate: int = 8000,
     hop_length: int = 128,
     ax: Axes | None = None,
@@ -192,7 +195,9 @@ def _quantities(runs: Mapping[str, Mapping[str, list[float]]]) -> list[str]:
 _YLABELS = {"loss": "loss", "acc": "accuracy"}
 
 
-def learning_curves(history_or_dict, ax=None, keys: Sequence[str] | None = None) -> Figure:
+def learning_curves(history_or_dict: History | Mapping[str, Any],
+                    ax: Axes | Sequence[Axes] | np.ndarray | None = None,
+                    keys: Sequence[str] | None = None) -> Figure:
     """One panel per recorded quantity against the epoch; training solid, validation dashed.
 
     A classifier's :class:`~mmedu.training.History` gives two panels, loss and accuracy; a
@@ -327,8 +332,8 @@ def bar_table(
 
 
 def embedding_2d(
-    points,
-    labels,
+    points: torch.Tensor | np.ndarray,
+    labels: Sequence | torch.Tensor | np.ndarray,
     ax: Axes | None = None,
     marker: str = "o",
     title: str | None = None,

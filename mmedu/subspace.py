@@ -58,6 +58,7 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ._checks import as_tensor, check_finite, check_ndim, check_positive_int, check_same_batch, check_scalar
@@ -99,8 +100,8 @@ class OrthogonalProjectionResult(NamedTuple):
 
 
 def orthogonal_projection(
-    X1,
-    X2,
+    X1: torch.Tensor | np.ndarray,
+    X2: torch.Tensor | np.ndarray,
     k: int,
     lam: float,
     *,
@@ -246,7 +247,7 @@ class CCA:
         if not hasattr(self, "weights1_"):
             raise RuntimeError("this CCA is not fitted yet: call fit(X1, X2) first")
 
-    def fit(self, X1, X2) -> "CCA":
+    def fit(self, X1: torch.Tensor | np.ndarray, X2: torch.Tensor | np.ndarray) -> "CCA":
         """Fit on paired views ``X1: (N, d1)``, ``X2: (N, d2)`` (row i of each is one pair)."""
         x1, x2 = _view(X1, "X1"), _view(X2, "X2")
         n = check_same_batch([x1, x2], ["X1", "X2"])
@@ -292,7 +293,8 @@ class CCA:
             raise ValueError(f"{name}: expected {w.shape[0]} features (as in fit), got {t.shape[1]}")
         return ((t.to(w.device, torch.float64) - mean) @ w).to(t.dtype)
 
-    def transform(self, X1, X2=None):
+    def transform(self, X1: torch.Tensor | np.ndarray,
+                  X2: torch.Tensor | np.ndarray | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Project ``X1: (N, d1)`` (and ``X2: (M, d2)``) to ``(N, k)`` (and ``(M, k)``).
 
         Returns ``Z1`` alone when ``X2`` is None, else ``(Z1, Z2)``; outputs keep
@@ -304,7 +306,8 @@ class CCA:
             return z1
         return z1, self._project(X2, "X2", self.mean2_, self.weights2_)
 
-    def fit_transform(self, X1, X2) -> tuple[torch.Tensor, torch.Tensor]:
+    def fit_transform(self, X1: torch.Tensor | np.ndarray,
+                      X2: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """``fit(X1, X2)`` then ``transform(X1, X2)``."""
         return self.fit(X1, X2).transform(X1, X2)
 

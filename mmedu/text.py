@@ -36,8 +36,8 @@ __all__ = ["TOKEN_PATTERN", "PAD", "UNK", "tokenize", "Vocabulary"]
 #: digit, so accented words survive.  A decimal such as ``3.5`` becomes ``3``, ``5``.
 TOKEN_PATTERN = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
-PAD = "<pad>"
-UNK = "<unk>"
+PAD = "<pad>"  #: The padding token (id 0 in every :class:`Vocabulary`).
+UNK = "<unk>"  #: The token of out-of-vocabulary words (id 1).
 
 
 def tokenize(text: str) -> list[str]:
@@ -189,7 +189,7 @@ class Vocabulary:
         padded = [seq[:length] + [self.pad_id] * (length - len(seq[:length])) for seq in seqs]
         return torch.tensor(padded, dtype=torch.int64).reshape(len(seqs), length)
 
-    def decode(self, ids) -> list[str]:
+    def decode(self, ids: torch.Tensor | np.ndarray | Sequence[Sequence[int]]) -> list[str]:
         """Inverse of :meth:`encode` up to tokenization: ``(N, L)`` ids → N strings.
 
         Padding ids are dropped, tokens joined by single spaces; unknown words come
