@@ -270,7 +270,7 @@ class CrossModalGAN(nn.Module):
     non-saturating (default) or minimax generator loss and ``paired`` is
 
     * ``None``: absent (the source's pure adversarial objective);
-    * ``"l2"``: ``mean_i ||G(x_img_i) - x_txt_i||^2``;
+    * ``"l2"``: ``mean_i ||G(x_img_i) - x_text_i||^2``;
     * ``"contrastive"``: symmetric InfoNCE between ``G(x_img)`` and ``x_text`` over the batch
       (cosine similarity / ``temperature``; every other caption of the batch is a negative).
 
@@ -668,7 +668,7 @@ def fit_acmr(
 
         model = ACMR(image_dim, text_dim, embed_dim=32, n_classes=10)
         history = fit_acmr(model, x_img, x_text, labels, epochs=20, seed=0)
-        zi, zt = model.encode_image(x_img_test), model.encode_text(x_txt_test)
+        zi, zt = model.encode_image(x_img_test), model.encode_text(x_text_test)
 
     Args:
         model: the :class:`ACMR` model (trained in place, on its parameters' device).
