@@ -525,7 +525,8 @@ class ACMR(nn.Module):
       are closer than unpaired ones;
     * an **adversarial modality loss**: a classifier tries to tell image codes from text codes;
       it sits behind :class:`GradientReversal`, so the same backward pass trains it to succeed
-      and the projectors to make it fail (codes of the two modalities become indistinguishable).
+      and the projectors to make it fail (the codes of the two modalities are pushed together; chapter 4
+      measures that on MMDigits they do not become indistinguishable).
 
     Args:
         image_dim, text_dim: input feature sizes.
@@ -534,8 +535,9 @@ class ACMR(nn.Module):
         hidden_dims: hidden widths of each projector (``()`` = linear projectors).
         hidden_dims_modality: hidden widths of the modality classifier.
         lambda_: gradient-reversal strength (weight of the adversarial loss for the projectors).
-            Small by default: the reversed loss is unbounded for the projectors, and with
-            ``lambda_=1`` training on MMDigits was unstable (the semantic losses suffered).
+            Small by default: the reversed loss is unbounded for the projectors, so a large
+            ``lambda_`` lets them chase it at the expense of the label and triplet losses
+            (chapter 4 uses the default without tuning it).
     """
 
     def __init__(

@@ -15,6 +15,9 @@ WRONG = {
         # summed over the batch instead of averaged
         "def ns_loss(logits):\n"
         "    return -(torch.clamp(logits, max=0) - torch.log1p(torch.exp(-logits.abs()))).sum()",
+        # right values, but torch does the stable rewrite that the exercise asks for
+        "def ns_loss(logits):\n    return -F.logsigmoid(logits).mean()",
+        "def ns_loss(logits):\n    return F.softplus(-logits).mean()",
     ],
     "4.3": [
         # forgets the minus sign
