@@ -373,6 +373,11 @@ class VAE(nn.Module):
     ``decoder: z (B, d) -> ReLU -> output (B, D)`` (logits for ``"bernoulli"``, the mean for
     ``"gaussian"`` with unit variance). Images ``(B, 1, 28, 28)`` are flattened.
 
+    ``parameters()`` come in this order (chapter 6 copies its from-scratch weights by it): the
+    encoder's first layer (weight ``(hidden_dim, D)``, bias), its second layer (weight
+    ``(2 d, hidden_dim)``: the first ``d`` rows give ``mu``, the others ``logvar``; bias), then
+    the decoder's two layers (``(hidden_dim, d)``, bias, ``(D, hidden_dim)``, bias).
+
     Args:
         input_dim: D (784 for 28×28 images).
         latent_dim: d.
