@@ -18,6 +18,18 @@ sum of the values::
   (caption words, audio frames) attend over the tokens of another (image patches), and the
   results are pooled to ``(B, output_dim)``.
 
+**Not torch's function, though it has its name.** :func:`scaled_dot_product_attention` returns
+the pair ``(out, weights)``, as :class:`torch.nn.MultiheadAttention` does, where
+:func:`torch.nn.functional.scaled_dot_product_attention` returns ``out`` alone.  The chapters read
+the weights (the attention maps) as often as the output, and one return type whatever
+``need_weights`` is keeps ``out, w = scaled_dot_product_attention(...)`` valid on both paths
+(``w`` is ``None`` with ``need_weights=False``).  Torch's ``F.scaled_dot_product_attention(q, k, v,
+attn_mask=mask)`` is here ``scaled_dot_product_attention(q, k, v, mask, need_weights=False)[0]``,
+which calls it.  The other differences: the inputs are checked (shapes, dtypes, NaN/inf, a
+``scale`` > 0; errors name the argument), a fully masked row is defined (below), and there is no
+``dropout_p``, ``is_causal`` or ``enable_gqa`` (a causal mask is
+``torch.ones(L, L, dtype=torch.bool).tril()``).
+
 **Masks.** Every boolean mask in this module follows :func:`torch.nn.functional.scaled_dot_product_attention`:
 ``True`` = *takes part*.  :class:`torch.nn.MultiheadAttention` uses the opposite convention for
 its ``key_padding_mask`` and boolean ``attn_mask`` (``True`` = *ignore*); that is why the
@@ -149,6 +161,11 @@ def scaled_dot_product_attention(
     scale: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     r"""Scaled dot-product attention, :math:`\mathrm{softmax}(QK^\top/\sqrt{d} + M)\,V`.
+
+    **Returns a pair**, ``(out, weights)``, unlike :func:`torch.nn.functional.scaled_dot_product_attention`
+    (``out`` alone): torch's ``F.scaled_dot_product_attention(q, k, v, attn_mask=mask)`` is
+    ``scaled_dot_product_attention(q, k, v, mask, need_weights=False)[0]``.  The module docstring
+    says why, and what else differs.
 
     Args:
         q: queries ``(..., L_q, d)``.
