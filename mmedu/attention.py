@@ -292,7 +292,8 @@ class MultiHeadAttention(nn.Module):
             if lin.bias is not None:
                 nn.init.zeros_(lin.bias)
 
-    def _check(self, x, name: str, dim: int, doc: str) -> torch.Tensor:
+    def _check(self, x: torch.Tensor | np.ndarray, name: str, dim: int, doc: str) -> torch.Tensor:
+        """``x`` as a ``(B, L, dim)`` tensor on the parameters' device (finiteness: ``forward``)."""
         w = self.q_proj.weight
         t = as_tensor(x, name)
         # A tensor or array keeps its own precision: casting float64 down (or float16 up) to the
@@ -305,8 +306,6 @@ class MultiHeadAttention(nn.Module):
         check_ndim(t, name, 3, doc)
         if t.shape[-1] != dim:
             raise ValueError(f"{name}: expected shape {doc} with feature size {dim}, got {tuple(t.shape)}")
-        if not bool(torch.isfinite(t.sum())):  # cheap; names the problem only when there is one
-            check_finite(t, name)
         return t.to(device=w.device, dtype=w.dtype)
 
     def forward(
@@ -346,6 +345,9 @@ class MultiHeadAttention(nn.Module):
         query = self._check(query, "query", e, f"(B, L_q, {e})")
         key = self._check(key, "key", self.kdim, f"(B, L_k, {self.kdim})")
         value = self._check(value, "value", self.vdim, f"(B, L_k, {self.vdim})")
+        if not _all_finite(query, key, value):  # one pass and one sync; names the culprit only when needed
+            for t, n in ((query, "query"), (key, "key"), (value, "value")):
+                check_finite(t, n)
         b, l_q, l_k = query.shape[0], query.shape[1], key.shape[1]
         if key.shape[0] != b or value.shape[0] != b:
             raise ValueError(
@@ -373,7 +375,8 @@ class MultiHeadAttention(nn.Module):
             mask = am if mask is None else mask & am
         return self._attend(query, key, value, mask, need_weights, average_weights)
 
-    def _attend(self, query, key, value, mask, need_weights, average_weights):
+    def _attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None,
+                need_weights: bool, average_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         # The computation on validated inputs (AttentionFusion calls it directly).
         b, l_q, l_k, h = query.shape[0], query.shape[1], key.shape[1], self.num_heads
         q = self.q_proj(query).view(b, l_q, h, self.head_dim).transpose(1, 2)  # (B, H, L_q, E/H)

@@ -454,6 +454,12 @@ def test_mha_bad_inputs():
         mha(query, key, value, key_mask=torch.ones(3, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="3-D"):
         mha(query[0], key, value)
+    for name in ("query", "key", "value"):
+        bad = {"query": query, "key": key, "value": value}
+        bad[name] = bad[name].clone()
+        bad[name][1, 2, 3] = float("nan")
+        with pytest.raises(ValueError, match=f"^{name}: expected finite values, found 1 NaN"):
+            mha(**bad)
     with pytest.raises(TypeError, match="MultiheadAttention"):
         MultiHeadAttention.from_torch(nn.Linear(3, 3))
 
