@@ -9,15 +9,19 @@ behaviour (a train step moves the weights; a forward pass draws no random number
 not depend on train/eval mode).
 """
 
+import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from mmedu.attention import AttentionFusion, CrossModalAttention, MultiHeadAttention, scaled_dot_product_attention
+from mmedu.attention import (AttentionFusion, CrossModalAttention, MultiHeadAttention, _broadcast,
+                             scaled_dot_product_attention)
 from mmedu.fusion import Fusion
 
 TOL = {torch.float64: 1e-6, torch.float32: 1e-5}
@@ -208,6 +212,116 @@ def test_scale_accepts_numpy_scalars():
                                    scaled_dot_product_attention(q * 0.5, k, v, scale=1)[0], atol=0, rtol=0)
 
 
+def test_finiteness_check_names_the_tensor_and_tolerates_an_overflowing_sum():
+    # Validation sums each input once: a sum is NaN/inf iff an entry is, or the sum overflows.
+    q, k, v = _qkv((2, 4, 3), (2, 5, 3), 2, dtype=torch.float32)
+    k_inf = k.clone()
+    k_inf[0, 0, 0], k_inf[1, 2, 1] = float("inf"), float("-inf")  # their sum is NaN, not inf
+    with pytest.raises(ValueError, match="k: expected finite values, found 2 NaN/inf entries"):
+        scaled_dot_product_attention(q, k_inf, v)
+    v_nan = v.clone()
+    v_nan[1, 4, 1] = float("nan")
+    for need in (True, False):
+        with pytest.raises(ValueError, match="v: expected finite values, found 1 NaN/inf entries"):
+            scaled_dot_product_attention(q, k, v_nan, need_weights=need)
+    # finite values whose float32 sum overflows (2 x 3e38 > 3.4e38): accepted, as torch accepts them
+    v_big = torch.full((2, 5, 2), 3e38)
+    for need in (True, False):
+        out, _ = scaled_dot_product_attention(q, k, v_big, need_weights=need)
+        torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v_big), rtol=1e-5, atol=0)
+
+
+def test_checks_leave_no_graph_and_no_warning_on_inputs_that_need_gradients():
+    q, k, v = (t.requires_grad_(True) for t in _qkv((2, 4, 3), (2, 5, 3), 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Converting a tensor with requires_grad=True to a scalar"
+        for need in (True, False):
+            out, _ = scaled_dot_product_attention(q, k, v, need_weights=need)
+            out.sum().backward()
+    assert all(t.grad is not None for t in (q, k, v))
+
+
+def test_broadcast_helper_equals_torch_broadcast_shapes():
+    sizes = [(), (1,), (3,), (0,), (2, 3), (1, 3), (2, 1), (4, 2, 3), (4, 1, 1), (0, 3), (1, 0)]
+    for a, b, c in itertools.product(sizes, repeat=3):
+        try:
+            expected = tuple(torch.broadcast_shapes(a, b, c))
+        except RuntimeError:
+            expected = None
+        assert _broadcast(a, b, c) == expected, (a, b, c)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("masking", ["none", "padding", "boolean", "empty row", "wider than q and k"])
+def test_weights_are_the_formula_bit_for_bit_with_and_without_autograd(dtype, masking):
+    # The chapters print these weights: the in-place path (no autograd) and the autograd path
+    # must give the bits of softmax((q @ k^T) * scale, masked with -inf), not merely close ones.
+    q, k, v = _qkv((3, 2, 5, 8), (3, 2, 7, 8), 6, dtype)
+    if masking == "wider than q and k":  # v and the mask have a batch dimension that q @ k^T lacks
+        v = torch.randn(4, 3, 2, 7, 6, dtype=dtype, generator=torch.Generator().manual_seed(5))
+    mask = {"none": None, "padding": (torch.arange(7) < torch.tensor([7, 4, 1])[:, None])[:, None, None, :],
+            "boolean": _random_mask((3, 2, 5, 7)), "empty row": _random_mask((3, 2, 5, 7)),
+            "wider than q and k": _random_mask((4, 1, 2, 5, 7))}[masking]
+    if masking == "empty row":
+        mask[1, 0, 2] = False
+    scores = (q @ k.transpose(-2, -1)) * (1 / math.sqrt(8))
+    if mask is not None:
+        empty = ~mask.any(-1, keepdim=True)
+        scores = scores.masked_fill(~(mask | empty), float("-inf"))
+    expected = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        expected = expected.masked_fill(empty, 0.0)
+    bits = {torch.float64: torch.int64, torch.float32: torch.int32}[dtype]  # -0.0 and 0.0 differ too
+    for grad in (False, True):
+        ts = [t.clone().requires_grad_(grad) for t in (q, k, v)]
+        out, w = scaled_dot_product_attention(*ts, mask)
+        assert torch.equal(w.detach().view(bits), expected.view(bits)), grad
+        assert torch.equal(out.detach().view(bits), (expected @ v).view(bits)), grad
+
+
+class _OpLog(TorchDispatchMode):
+    """Records every ATen operation run inside it, with its output (kept alive, so that no two
+    outputs share an address by reuse)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.ops.append((func, out))
+        return out
+
+
+@pytest.mark.parametrize("masking", ["none", "padding"])
+def test_need_weights_false_costs_two_operations_per_input_beyond_torchs_own(masking):
+    # What the fused path adds to torch's call, counted in ATen operations (so the test fails on
+    # a slow design, not on a busy machine): a sum per input, their total, one host sync; with a
+    # mask, whether some row has no key (two reductions of the small mask, one sync). It was 13
+    # and 16 (isfinite of the total as four operations, three expand calls for equal shapes).
+    q, k, v = _qkv((8, 4, 16, 8), (8, 4, 16, 8), 8, torch.float32)
+    mask = None if masking == "none" else (torch.arange(16) < torch.arange(1, 9)[:, None])[:, None, None, :]
+    with _OpLog() as theirs:
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    with _OpLog() as ours:
+        scaled_dot_product_attention(q, k, v, mask, need_weights=False)
+    assert len(ours.ops) - len(theirs.ops) <= {"none": 6, "padding": 9}[masking], [str(f) for f, _ in ours.ops]
+
+
+@pytest.mark.parametrize("masking", ["none", "padding"])
+def test_need_weights_true_without_autograd_fills_one_score_buffer(masking):
+    # Scaling, masking and the softmax work in place on the (B, H, L_q, L_k) buffer of q @ k^T:
+    # a fresh buffer per step (there were four) cost more than the arithmetic.
+    b, h, l_q, l_k = 3, 2, 5, 7
+    q, k, v = _qkv((b, h, l_q, 4), (b, h, l_k, 4), 3)
+    mask = None if masking == "none" else (torch.arange(l_k) < torch.tensor([7, 4, 1])[:, None])[:, None, None, :]
+    with torch.no_grad(), _OpLog() as log:
+        _, w = scaled_dot_product_attention(q, k, v, mask)
+    buffers = {out.untyped_storage().data_ptr() for _, out in log.ops
+               if isinstance(out, torch.Tensor) and out.numel() == b * h * l_q * l_k}
+    assert len(buffers) == 1 and w.untyped_storage().data_ptr() in buffers
+
+
 # ---------------------------------------------------------------- MultiHeadAttention vs torch
 
 
@@ -340,6 +454,12 @@ def test_mha_bad_inputs():
         mha(query, key, value, key_mask=torch.ones(3, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="3-D"):
         mha(query[0], key, value)
+    for name in ("query", "key", "value"):
+        bad = {"query": query, "key": key, "value": value}
+        bad[name] = bad[name].clone()
+        bad[name][1, 2, 3] = float("nan")
+        with pytest.raises(ValueError, match=f"^{name}: expected finite values, found 1 NaN"):
+            mha(**bad)
     with pytest.raises(TypeError, match="MultiheadAttention"):
         MultiHeadAttention.from_torch(nn.Linear(3, 3))
 
