@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--json", type=Path, help="write every mutant's verdict to this file")
-    parser.add_argument("--quiet", action="store_true", help="no progress line (there is none unless stderr is a terminal)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line (shown only on a terminal)")
     args = parser.parse_args(argv)
 
     for module in args.modules:
@@ -473,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
                 indices = sorted(random.Random(f"{args.seed}:{module}").sample(indices, args.sample))
             runs = []
             if args.before:
-                runs.append((f"at {args.before}", tests_at(args.before, module, Path(tmp) / module), Path(tmp) / module))
+                copy = Path(tmp) / module
+                runs.append((f"at {args.before}", tests_at(args.before, module, copy), copy))
             runs.append(("current", ROOT / "tests" / f"test_{module}.py", ROOT))
             for label, test_file, rootdir in runs:
                 results.append(run_module(module, label, test_file, rootdir, indices, args.jobs, args.timeout,
