@@ -390,6 +390,7 @@ def run_module(module: str, label: str, test_file: Path, rootdir: Path, indices:
     pending = list(indices)
     running: dict[int, int] = {}
     t0 = time.monotonic()
+    tty = sys.stderr.isatty()
     while pending or running:
         while pending and len(running) < jobs:
             index = pending.pop(0)
@@ -398,11 +399,11 @@ def run_module(module: str, label: str, test_file: Path, rootdir: Path, indices:
         if pid in running:
             index = running.pop(pid)
             result.verdicts[index] = verdict(status)
-            if progress:
-                done = len(result.verdicts)
-                print(f"\r{module} [{label}] {done}/{len(indices)} mutants, {result.count('survived')} survived",
-                      end="", file=sys.stderr, flush=True)
-    if progress:
+            done = len(result.verdicts)
+            if progress and (tty or done % 25 == 0 or done == len(indices)):
+                print(f"{module} [{label}] {done}/{len(indices)} mutants, {result.count('survived')} survived",
+                      end="\r" if tty else "\n", file=sys.stderr, flush=True)
+    if progress and tty:
         print(file=sys.stderr)
     result.seconds = time.monotonic() - t0
     return result
@@ -438,6 +439,16 @@ def survivors(result: Result) -> list[str]:
     return out
 
 
+def write_json(path: Path, results: list[Result]) -> None:
+    sites = {r.module: sites_of(module_path(r.module).read_text(encoding="utf-8")) for r in results}
+    path.write_text(json.dumps([
+        {"module": r.module, "tests": r.tests, "n_sites": r.n_sites, "baseline_s": round(r.baseline_s, 2),
+         "seconds": round(r.seconds, 1),
+         "mutants": [{"index": i, "line": sites[r.module][i].line, "kind": sites[r.module][i].kind,
+                      "what": sites[r.module][i].what, "verdict": v} for i, v in sorted(r.verdicts.items())]}
+        for r in results], indent=1), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -445,12 +456,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", metavar="REV", help="also run the mutants against tests/test_<M>.py at REV")
     parser.add_argument("--sample", type=int, help="run a seeded random subset of this many mutants per module")
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    parser.add_argument("--mutants", type=lambda v: [int(i) for i in v.split(",")], metavar="I,J,...",
+                        help="run only these mutant numbers (e.g. the survivors of an earlier run, after adding tests)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutants run at once (default 1)")
     parser.add_argument("--timeout", type=float, help="seconds per mutant (default: 3x the unmutated run + 10)")
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--json", type=Path, help="write every mutant's verdict to this file")
-    parser.add_argument("--quiet", action="store_true", help="no progress line (shown only on a terminal)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
 
     for module in args.modules:
@@ -471,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
             indices = list(range(n))
             if args.sample and args.sample < n:
                 indices = sorted(random.Random(f"{args.seed}:{module}").sample(indices, args.sample))
+            if args.mutants:
+                indices = [i for i in indices if i in set(args.mutants)]
             runs = []
             if args.before:
                 copy = Path(tmp) / module
@@ -478,19 +493,14 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(("current", ROOT / "tests" / f"test_{module}.py", ROOT))
             for label, test_file, rootdir in runs:
                 results.append(run_module(module, label, test_file, rootdir, indices, args.jobs, args.timeout,
-                                          not args.quiet and sys.stderr.isatty()))
+                                          not args.quiet))
+                if args.json:  # after every run: a long session leaves what it has measured
+                    write_json(args.json, results)
     print(table(results))
     if args.survivors:
         for r in results:
             print(f"\nsurvivors, {r.module} [{r.tests}] ({r.count('survived')}):")
             print("\n".join(survivors(r)))
-    if args.json:
-        sites = {m: sites_of(module_path(m).read_text(encoding="utf-8")) for m in args.modules}
-        args.json.write_text(json.dumps([
-            {"module": r.module, "tests": r.tests, "baseline_s": round(r.baseline_s, 2), "seconds": round(r.seconds, 1),
-             "mutants": [{"index": i, "line": sites[r.module][i].line, "kind": sites[r.module][i].kind,
-                          "what": sites[r.module][i].what, "verdict": v} for i, v in sorted(r.verdicts.items())]}
-            for r in results], indent=1), encoding="utf-8")
     return 0
 
 
