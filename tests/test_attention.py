@@ -519,3 +519,47 @@ def test_cuda_matches_cpu():
     mha = MultiHeadAttention(8, 2).cuda()
     query, key, value = (t.cuda() for t in _inputs())
     assert mha(query, key, value)[0].device.type == "cuda"
+
+
+# ----------------------------------------------------------------------------- found by mutation testing
+# (scripts/mutation_test.py attention --sample 80): behaviour no test above could tell apart from a wrong one
+def test_mha_defaults_and_initialisation_are_torchs():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(64)
+    assert mha.num_heads == 1
+    bound = math.sqrt(6 / (64 + 64))  # Xavier-uniform: std = bound / sqrt(3); nn.Linear's default is 1/sqrt(3 * 64)
+    for lin in (mha.q_proj, mha.k_proj, mha.v_proj, mha.out_proj):
+        w = lin.weight.detach()
+        assert float(w.abs().max()) <= bound
+        assert abs(float(w.std()) - bound / math.sqrt(3)) < 0.01
+        assert torch.equal(lin.bias.detach(), torch.zeros(64))
+
+
+def test_mha_input_checks_that_were_never_reached():
+    mha = MultiHeadAttention(4, 2)
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(TypeError, match=r"^query: expected a real floating-point tensor, got dtype torch.bool"):
+        mha(x > 0, x, x)
+    with pytest.raises(ValueError, match=r"^query: expected finite values"):
+        mha(x.clone().fill_(float("nan")), x, x)
+    with pytest.raises(ValueError, match=r"expected the same batch size for query, key, value, got 2, 2, 1"):
+        mha(x, x, x[:1])
+    with pytest.raises(ValueError, match=r"^key_mask: expected shape \(2, 3\), got \(3,\)"):
+        mha(x, x, x, torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="add_bias_kv and add_zero_attn"):
+        MultiHeadAttention.from_torch(nn.MultiheadAttention(4, 2, add_zero_attn=True))
+
+
+def test_fusion_defaults_checks_token_mask_and_repr():
+    fusion = AttentionFusion(TOKENS, output_dim=10)
+    assert fusion.embed_dim == 32 and all(c.attention.num_heads == 1 for c in fusion.cross)
+    assert all(float(p.detach().std()) < 0.05 for p in fusion.position)  # small positional embeddings (0.02 * N(0, 1))
+    assert "token_dims=" in repr(fusion) and "embed_dim=32" in repr(fusion)
+    with pytest.raises(TypeError, match="token_dims: expected a sequence of"):
+        AttentionFusion(5, output_dim=10)
+    # a token takes part unless all its features are zero
+    l_0, d_0 = TOKENS[0]
+    x = torch.zeros(1, l_0, d_0)
+    x[0, 0, 0] = 1.0
+    _, mask = fusion.tokens(x.reshape(1, -1), 0)
+    assert mask[0].tolist() == [True] + [False] * (l_0 - 1)
