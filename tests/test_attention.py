@@ -563,3 +563,38 @@ def test_fusion_defaults_checks_token_mask_and_repr():
     x[0, 0, 0] = 1.0
     _, mask = fusion.tokens(x.reshape(1, -1), 0)
     assert mask[0].tolist() == [True] + [False] * (l_0 - 1)
+
+
+def test_mha_round_trip_keeps_non_zero_biases_and_more_checks():
+    torch.manual_seed(2)
+    ours = MultiHeadAttention(4, 2)
+    with torch.no_grad():
+        for lin in (ours.q_proj, ours.k_proj, ours.v_proj, ours.out_proj):
+            lin.bias.normal_()
+    back = ours.to_torch()
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(ours(x, x, x)[0], back(x, x, x)[0], atol=1e-6, rtol=0)
+    assert ours(x, x, x)[1].shape == (2, 3, 3)  # weights averaged over heads by default
+    assert "num_heads=2" in repr(ours)
+    as_list = ours(x, x, x, key_mask=[[True, True, False], [True, False, True]])
+    as_tensor = ours(x, x, x, key_mask=torch.tensor([[True, True, False], [True, False, True]]))
+    assert torch.equal(as_list[0], as_tensor[0])
+    with pytest.raises(TypeError, match="bias: expected a bool, got int"):
+        MultiHeadAttention(4, 2, bias=1)
+    with pytest.raises(ValueError, match=r"key, value: expected the same length L_k, got 3 and 2"):
+        ours(x, x, x[:, :2])
+    with pytest.raises(ValueError, match=r"^k: expected at least one key"):
+        scaled_dot_product_attention(x, x[:, :0], x[:, :0])
+    assert CrossModalAttention(4, 3).attention.num_heads == 1
+    with pytest.raises(ValueError, match="context"):
+        AttentionFusion(TOKENS, output_dim=2, context=len(TOKENS))
+
+
+def test_fusion_tokens_add_positions_and_pool_by_a_masked_mean():
+    fusion = AttentionFusion(TOKENS, output_dim=2)
+    x = _flat(b=2)[1]
+    tokens, _ = fusion.tokens(x, 1)
+    torch.testing.assert_close(tokens, fusion.project[1](x.reshape(2, *TOKENS[1])) + fusion.position[1])
+    t = torch.tensor([[[1.0], [3.0], [5.0], [7.0]]])
+    for mask, want in (([True, True, False, False], 2.0), ([False, False, True, False], 5.0), ([False] * 4, 0.0)):
+        assert float(AttentionFusion._masked_mean(t, torch.tensor([mask]))) == want
