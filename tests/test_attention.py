@@ -586,6 +586,7 @@ def test_mha_round_trip_keeps_non_zero_biases_and_more_checks():
     with pytest.raises(ValueError, match=r"^k: expected at least one key"):
         scaled_dot_product_attention(x, x[:, :0], x[:, :0])
     assert CrossModalAttention(4, 3).attention.num_heads == 1
+    assert AttentionFusion(TOKENS, output_dim=2, context=len(TOKENS) - 1).queries == (0, 1)  # the last one may be it
     with pytest.raises(ValueError, match="context"):
         AttentionFusion(TOKENS, output_dim=2, context=len(TOKENS))
 
