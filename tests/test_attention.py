@@ -639,3 +639,83 @@ def test_cuda_matches_cpu():
     mha = MultiHeadAttention(8, 2).cuda()
     query, key, value = (t.cuda() for t in _inputs())
     assert mha(query, key, value)[0].device.type == "cuda"
+
+
+# ----------------------------------------------------------------------------- found by mutation testing
+# (scripts/mutation_test.py attention --sample 80): behaviour no test above could tell apart from a wrong one
+def test_mha_defaults_and_initialisation_are_torchs():
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(64)
+    assert mha.num_heads == 1
+    bound = math.sqrt(6 / (64 + 64))  # Xavier-uniform: std = bound / sqrt(3); nn.Linear's default is 1/sqrt(3 * 64)
+    for lin in (mha.q_proj, mha.k_proj, mha.v_proj, mha.out_proj):
+        w = lin.weight.detach()
+        assert float(w.abs().max()) <= bound
+        assert abs(float(w.std()) - bound / math.sqrt(3)) < 0.01
+        assert torch.equal(lin.bias.detach(), torch.zeros(64))
+
+
+def test_mha_input_checks_that_were_never_reached():
+    mha = MultiHeadAttention(4, 2)
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(TypeError, match=r"^query: expected a real floating-point tensor, got dtype torch.bool"):
+        mha(x > 0, x, x)
+    with pytest.raises(ValueError, match=r"^query: expected finite values"):
+        mha(x.clone().fill_(float("nan")), x, x)
+    with pytest.raises(ValueError, match=r"expected the same batch size for query, key, value, got 2, 2, 1"):
+        mha(x, x, x[:1])
+    with pytest.raises(ValueError, match=r"^key_mask: expected shape \(2, 3\), got \(3,\)"):
+        mha(x, x, x, torch.ones(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="add_bias_kv and add_zero_attn"):
+        MultiHeadAttention.from_torch(nn.MultiheadAttention(4, 2, add_zero_attn=True))
+
+
+def test_fusion_defaults_checks_token_mask_and_repr():
+    fusion = AttentionFusion(TOKENS, output_dim=10)
+    assert fusion.embed_dim == 32 and all(c.attention.num_heads == 1 for c in fusion.cross)
+    assert all(float(p.detach().std()) < 0.05 for p in fusion.position)  # small positional embeddings (0.02 * N(0, 1))
+    assert "token_dims=" in repr(fusion) and "embed_dim=32" in repr(fusion)
+    with pytest.raises(TypeError, match="token_dims: expected a sequence of"):
+        AttentionFusion(5, output_dim=10)
+    # a token takes part unless all its features are zero
+    l_0, d_0 = TOKENS[0]
+    x = torch.zeros(1, l_0, d_0)
+    x[0, 0, 0] = 1.0
+    _, mask = fusion.tokens(x.reshape(1, -1), 0)
+    assert mask[0].tolist() == [True] + [False] * (l_0 - 1)
+
+
+def test_mha_round_trip_keeps_non_zero_biases_and_more_checks():
+    torch.manual_seed(2)
+    ours = MultiHeadAttention(4, 2)
+    with torch.no_grad():
+        for lin in (ours.q_proj, ours.k_proj, ours.v_proj, ours.out_proj):
+            lin.bias.normal_()
+    back = ours.to_torch()
+    x = torch.randn(2, 3, 4)
+    torch.testing.assert_close(ours(x, x, x)[0], back(x, x, x)[0], atol=1e-6, rtol=0)
+    assert ours(x, x, x)[1].shape == (2, 3, 3)  # weights averaged over heads by default
+    assert "num_heads=2" in repr(ours)
+    as_list = ours(x, x, x, key_mask=[[True, True, False], [True, False, True]])
+    as_tensor = ours(x, x, x, key_mask=torch.tensor([[True, True, False], [True, False, True]]))
+    assert torch.equal(as_list[0], as_tensor[0])
+    with pytest.raises(TypeError, match="bias: expected a bool, got int"):
+        MultiHeadAttention(4, 2, bias=1)
+    with pytest.raises(ValueError, match=r"key, value: expected the same length L_k, got 3 and 2"):
+        ours(x, x, x[:, :2])
+    with pytest.raises(ValueError, match=r"^k: expected at least one key"):
+        scaled_dot_product_attention(x, x[:, :0], x[:, :0])
+    assert CrossModalAttention(4, 3).attention.num_heads == 1
+    assert AttentionFusion(TOKENS, output_dim=2, context=len(TOKENS) - 1).queries == (0, 1)  # the last one may be it
+    with pytest.raises(ValueError, match="context"):
+        AttentionFusion(TOKENS, output_dim=2, context=len(TOKENS))
+
+
+def test_fusion_tokens_add_positions_and_pool_by_a_masked_mean():
+    fusion = AttentionFusion(TOKENS, output_dim=2)
+    x = _flat(b=2)[1]
+    tokens, _ = fusion.tokens(x, 1)
+    torch.testing.assert_close(tokens, fusion.project[1](x.reshape(2, *TOKENS[1])) + fusion.position[1])
+    t = torch.tensor([[[1.0], [3.0], [5.0], [7.0]]])
+    for mask, want in (([True, True, False, False], 2.0), ([False, False, True, False], 5.0), ([False] * 4, 0.0)):
+        assert float(AttentionFusion._masked_mean(t, torch.tensor([mask]))) == want

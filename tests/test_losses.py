@@ -307,3 +307,53 @@ def test_losses_score_with_the_package_cosine_and_its_zero_row_policy(pair):
     leaf = a.clone().requires_grad_()
     (grad,) = torch.autograd.grad(vse_hinge(leaf, b, 0.5, hardest=False), leaf)
     assert torch.isfinite(grad).all() and 0 < grad[2].abs().max() < 10
+
+
+# --- tests that mutation testing showed missing (scripts/mutation_test.py losses) -------------
+
+
+def test_the_documented_defaults(pair):
+    # CLIP's temperature 0.07; VSE++'s margin 0.2 with the hardest negative, averaged over the batch
+    a, b = pair
+    assert torch.equal(info_nce(a, b), info_nce(a, b, 0.07))
+    assert torch.equal(vse_hinge(a, b), vse_hinge(a, b, margin=0.2, hardest=True, reduction="mean"))
+    assert float(vse_hinge(a, b)) != float(vse_hinge(a, b, hardest=False))
+
+
+def test_two_pairs_are_enough():
+    # B = 2, orthogonal unit pairs, tau = 1: each row's softmax is (e, 1) / (e + 1)
+    e = torch.eye(2, dtype=torch.float64)
+    assert float(info_nce(e, e, 1.0)) == pytest.approx(math.log(1 + math.exp(-1)), rel=1e-12)
+    assert float(vse_hinge(e, e, margin=1.5, hardest=False)) == pytest.approx(2 * 0.5)
+
+
+def test_integer_embeddings_are_converted_and_booleans_refused():
+    a = torch.tensor([[1, 0, 2], [0, 3, 1], [2, 2, 0]])
+    b = torch.tensor([[1, 1, 2], [0, 2, 1], [1, 2, 1]])
+    torch.testing.assert_close(info_nce(a, b, 0.5), info_nce(a.float(), b.float(), 0.5))
+    torch.testing.assert_close(vse_hinge(a, b), vse_hinge(a.float(), b.float()))
+    with pytest.raises(TypeError, match=r"^a: expected a real floating-point tensor, got dtype torch.bool"):
+        info_nce(a > 0, b.float(), 0.5)
+    with pytest.raises(TypeError, match=r"^b: expected a real floating-point tensor, got dtype torch.bool"):
+        info_nce(a.float(), b > 0, 0.5)
+
+
+def test_each_input_is_checked_on_its_own(pair):
+    # a check of a alone or b alone: the other input is valid, so only that check can refuse
+    a, b = pair
+    with pytest.raises(ValueError, match=r"^a: expected a 2-D tensor \(B, D\), got shape \(5,\)"):
+        info_nce(a[0], b, 0.1)
+    with pytest.raises(ValueError, match=r"^b: expected a 2-D tensor \(B, D\), got shape \(5,\)"):
+        vse_hinge(a, b[0])
+    with pytest.raises(ValueError, match=r"^b: expected finite values, found 35 NaN/inf entries"):
+        info_nce(a, b.clone().fill_(float("nan")), 0.1)
+    with pytest.raises(ValueError, match=r"^a: expected at least one feature, got shape \(3, 0\)"):
+        info_nce(torch.ones(3, 0), torch.ones(3, 0), 0.1)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_bad_tensor_temperature_is_refused(pair, bad):
+    # a learnable temperature arrives as a tensor: its value is checked as a float's would be
+    a, b = pair
+    with pytest.raises(ValueError, match=r"^temperature: expected a real number in \(0, inf\)"):
+        info_nce(a, b, torch.tensor(bad))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -445,3 +446,80 @@ def test_accuracy_from_scores_and_from_predictions():
         accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError, match=r"scores: expected a 1-D or 2-D tensor|scores: expected"):
         accuracy(torch.zeros(2, 2, 2), torch.zeros(2, dtype=torch.long))
+
+
+# --------------------------------------------------------------------------- found by mutation testing
+# (scripts/mutation_test.py metrics): behaviour no test above could tell apart from a wrong one
+
+
+def test_cosine_similarity_of_short_and_integer_vectors():
+    # norms well below 1 are not floored (only below eps = 1e-8); integer input is converted
+    gen = torch.Generator().manual_seed(4)
+    a, b = 1e-3 * torch.randn(5, 3, generator=gen, dtype=torch.float64), torch.randn(6, 3, generator=gen).double()
+    torch.testing.assert_close(cosine_similarity(a, b), torch.from_numpy(sk_cosine(a.numpy(), b.numpy())))
+    ai, bi = torch.tensor([[1, 2, 0], [0, 1, 1]]), torch.tensor([[2, 0, 1], [1, 1, 1], [0, 0, 3]])
+    torch.testing.assert_close(cosine_similarity(ai, bi), cosine_similarity(ai.float(), bi.float()))
+    with pytest.raises(TypeError, match=r"^a: expected a real floating-point tensor, got dtype torch.bool"):
+        cosine_similarity(ai > 0, bi.float())
+    with pytest.raises(TypeError, match=r"^b: expected a real floating-point tensor, got dtype torch.bool"):
+        cosine_similarity(ai.float(), bi > 0)
+    with pytest.raises(ValueError, match=r"^b: expected a 2-D tensor \(G, D\), got shape \(3,\)"):
+        cosine_similarity(ai.float(), bi[0].float())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device")
+def test_cosine_similarity_refuses_two_devices():
+    with pytest.raises(ValueError, match="a and b: expected the same device"):
+        cosine_similarity(torch.randn(3, 4), torch.randn(2, 4, device="cuda"))
+
+
+def test_empty_similarity_and_empty_ks_are_refused():
+    for shape in ((0, 5), (5, 0)):
+        with pytest.raises(ValueError, match=r"similarity: expected a non-empty \(Q, G\) matrix, got shape " + re.escape(
+                str(shape))):
+            recall_at_k(torch.empty(shape))
+    with pytest.raises(ValueError, match="ks: expected at least one K, got an empty sequence"):
+        recall_at_k(torch.randn(4, 6), ks=())
+
+
+def test_recall_default_ks_and_a_numpy_k():
+    s = cosine_similarity(torch.randn(12, 4, generator=torch.Generator().manual_seed(5)), torch.randn(12, 4))
+    ranks = first_positive_rank(s)
+    assert recall_at_k(s) == {k: float((ranks <= k).double().mean()) for k in (1, 5, 10)}
+    assert recall_at_k(s, np.int64(3)) == {3: float((ranks <= 3).double().mean())}
+
+
+def test_errors_name_the_query_in_a_later_chunk():
+    # query 3 sits in the second chunk of two rows: the message gives its index in the whole matrix
+    s = torch.randn(4, 6)
+    pos = torch.eye(4, 6, dtype=torch.bool)
+    pos[3] = False
+    with pytest.raises(ValueError, match="^query 3 has no positive gallery item"):
+        recall_at_k(s, ks=1, positives=pos, chunk_size=2)
+
+
+def test_label_errors_say_which_labels_and_which_dimension():
+    s = torch.randn(4, 6)
+    q, g = torch.zeros(4, dtype=torch.long), torch.zeros(6, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"^query_labels: expected a 1-D tensor \(Q,\), got shape \(4, 1\)"):
+        mean_average_precision(s, q[:, None], g)
+    with pytest.raises(ValueError, match=r"^gallery_labels: expected a 1-D tensor \(G,\), got shape \(6, 1\)"):
+        mean_average_precision(s, q, g[:, None])
+    with pytest.raises(ValueError, match=r"^gallery_labels: expected 6 labels \(one per similarity column\), got 5"):
+        mean_average_precision(s, q, g[:5])
+    with pytest.raises(ValueError, match=r"^query_labels: expected 4 labels \(one per similarity row\), got 3"):
+        mean_average_precision(s, q[:3], g)
+
+
+def test_ndcg_refuses_boolean_nan_and_partly_negative_grades_and_an_unknown_reduction():
+    s = torch.randn(4, 6, dtype=torch.float64)
+    grades = torch.ones(4, 6, dtype=torch.float64)
+    with pytest.raises(TypeError, match="relevance: expected real graded"):
+        ndcg_at_k(s, grades > 0, 2)
+    for bad in (float("nan"), float("inf"), -1.0):
+        one_bad = grades.clone()
+        one_bad[1, 2] = bad
+        with pytest.raises(ValueError, match="relevance: expected finite, non-negative grades"):
+            ndcg_at_k(s, one_bad, 2)
+    with pytest.raises(ValueError, match=r"reduction: expected one of \['mean', 'none'\], got 'sum'"):
+        ndcg_at_k(s, grades, 2, reduction="sum")

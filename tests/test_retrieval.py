@@ -301,3 +301,66 @@ def test_search_has_only_the_lowest_id_rule():
         exact_search(torch.ones(1, 2), torch.eye(2), 1, ties="pessimistic")
     with pytest.raises(ValueError, match=r"ties: expected one of \['lowest_id'\], got 'first'"):
         index.search(torch.ones(1, 2), 1, ties="first")
+
+
+# --------------------------------------------------------------------------- found by mutation testing
+# (scripts/mutation_test.py retrieval): behaviour no test above could tell apart from a wrong one
+
+
+def test_an_empty_index_has_no_ids():
+    index = ExactIndex(3)
+    assert index.ntotal == len(index) == 0
+    assert index.ids.shape == (0,) and index.ids.dtype == torch.int64
+
+
+def test_integer_vectors_are_converted_and_booleans_refused():
+    x = torch.tensor([[1, 2, 0], [0, 1, 1], [2, 0, 1]])
+    q = torch.tensor([[1, 1, 1], [0, 2, 1]])
+    for metric in retrieval.METRICS:
+        got = ExactIndex(3, metric).add(x).search(q, 2)
+        want = ExactIndex(3, metric).add(x.float()).search(q.float(), 2)
+        torch.testing.assert_close(got[0], want[0])
+        assert torch.equal(got[1], want[1])
+    with pytest.raises(TypeError, match=r"^vectors: expected a real floating-point tensor, got dtype torch.bool"):
+        ExactIndex(3).add(x > 0)
+    with pytest.raises(TypeError, match=r"^gallery: expected a real floating-point tensor, got dtype torch.bool"):
+        exact_search(q.float(), x > 0, 1)
+    with pytest.raises(ValueError, match=r"^gallery: expected a 2-D tensor \(N, D\), got shape \(3,\)"):
+        exact_search(q.float(), x[0].float(), 1)
+
+
+def test_nan_is_refused_under_the_inner_product_too():
+    # under cosine the norm check would catch NaN as well; under "ip" only the finiteness check does
+    index = ExactIndex(2, "ip")
+    with pytest.raises(ValueError, match=r"^vectors: expected finite values, found 1 NaN/inf entries"):
+        index.add(torch.tensor([[1.0, float("nan")]]))
+    index.add(torch.eye(2))
+    with pytest.raises(ValueError, match=r"^queries: expected finite values, found 1 NaN/inf entries"):
+        index.search(torch.tensor([[float("inf"), 0.0]]), 1)
+
+
+def test_id_checks_accept_zero_and_name_the_offending_id():
+    index = ExactIndex(2, "ip").add(torch.ones(3, 2), ids=[0, 5, 2])  # 0 is a valid id
+    assert index.ids.tolist() == [0, 2, 5]
+    with pytest.raises(ValueError, match=r"^ids: expected non-negative integers, got minimum -2"):
+        index.add(torch.ones(2, 2), ids=[4, -2])
+    with pytest.raises(ValueError, match=r"^ids: expected a 1-D tensor \(2,\), got shape \(2, 1\)"):
+        index.add(torch.ones(2, 2), ids=torch.tensor([[7], [8]]))
+    with pytest.raises(ValueError, match=r"^ids: expected unique ids, id 9 occurs more than once"):
+        index.add(torch.ones(2, 2), ids=[9, 9])
+    assert index.ntotal == 3
+
+
+def test_search_checks_its_own_chunk_size_and_blocks_stay_within_it(monkeypatch):
+    index = ExactIndex(4, "ip").add(torch.randn(53, 4, generator=torch.Generator().manual_seed(7)))
+    with pytest.raises(ValueError, match=r"^chunk_size: expected an integer >= 1, got 0"):
+        index.search(torch.randn(3, 4), 2, chunk_size=0)
+    blocks = []
+
+    def recording(scores, k):
+        blocks.append(tuple(scores.shape))
+        return _topk_in_block(scores, k)
+
+    monkeypatch.setattr(retrieval, "_topk_in_block", recording)
+    index.search(torch.randn(11, 4), 5, chunk_size=10)
+    assert blocks and max(r * c for r, c in blocks) <= 10  # the documented memory bound (chunk_size >= k)

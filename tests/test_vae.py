@@ -637,3 +637,62 @@ def test_every_public_parameter_and_return_is_typed():
     interface = ("encode", "sample_posterior", "forward", "elbo", "loss", "training_step")   # the module docstring's
     for cls in ("VAE", "MVAE", "MMVAE"):
         assert {f"{cls}.{m}" for m in interface} <= names
+
+
+# ----------------------------------------------------------------------------- found by mutation testing
+# (scripts/mutation_test.py vae --sample 80): behaviour no test above could tell apart from a wrong one
+def test_mask_and_value_checks_that_were_never_reached():
+    mus, lvs = [torch.zeros(2, 1)] * 2, [torch.zeros(2, 1)] * 2
+    with pytest.raises(ValueError, match=r"^mask: expected a 2-D tensor"):
+        product_of_experts(mus, lvs, mask=torch.ones(2))
+    with pytest.raises(ValueError, match=r"^mask: expected 0/1 or boolean entries"):
+        product_of_experts(mus, lvs, mask=torch.tensor([[1, 2], [1, 1]]))
+    vae = VAE(input_dim=2, latent_dim=1, hidden_dim=4)
+    for bad in ([[0.5, 1.5]], [[-0.5, 0.5]]):  # above 1 only, below 0 only: the models check their inputs
+        with pytest.raises(ValueError, match=r"x: expected values in \[0, 1\] for a Bernoulli likelihood"):
+            vae.loss(torch.tensor(bad))
+
+
+def test_vae_decode_is_the_decoder_and_checks_z():
+    vae = VAE(input_dim=12, latent_dim=2, hidden_dim=8)
+    z = torch.randn(3, 2, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(vae.decode(z), vae.decoder(z))
+    with pytest.raises(ValueError, match=r"z: expected shape \(B, 2\), got \(3, 3\)"):
+        vae.decode(torch.zeros(3, 3))
+
+
+def test_multimodal_defaults_and_argument_checks():
+    model = MVAE(DIMS, LIKS, hidden_dim=8)
+    assert model.latent_dim == 16 and MMVAE(DIMS, LIKS, hidden_dim=8).latent_dim == 16
+    with pytest.raises(TypeError, match="input_dims: expected a mapping of at least two modality names"):
+        MVAE([12, 7], LIKS)
+    with pytest.raises(ValueError, match="to_modality"):
+        model.decode(torch.zeros(2, 16), "audio")
+    with pytest.raises(ValueError, match=r"z: expected shape \(B, 16\), got \(2, 3\)"):
+        model.decode(torch.zeros(2, 3), "image")
+    with pytest.raises(TypeError, match="from_modality: expected a modality name, a list of names or None, got 5"):
+        model.generate(torch.zeros(2, 12), 5, "caption")
+
+
+def test_mvae_loss_defaults_to_beta_one_and_counts_a_single_modality_once():
+    model = MVAE(DIMS, LIKS, latent_dim=2, hidden_dim=8)
+    x = _batch(torch.Generator().manual_seed(1), n=6)
+
+    def g():
+        return torch.Generator().manual_seed(2)
+
+    assert torch.equal(model.loss(x, g()), model.loss(x, g(), beta=1.0))
+    assert torch.equal(model.elbo(x, g()), model.elbo(x, g(), beta=1.0))
+    # one modality: the joint ELBO is the unimodal one, added once
+    torch.testing.assert_close(model.loss({"image": x["image"]}, g()), -model.elbo({"image": x["image"]}, g()).mean())
+
+
+def test_mmvae_generate_from_two_modalities_uses_one_expert_mean_per_row():
+    model = MMVAE(DIMS, LIKS, latent_dim=2, hidden_dim=8)
+    x = _batch(torch.Generator().manual_seed(3), n=40)
+    out = model.generate(x, ["image", "caption"], "image", generator=torch.Generator().manual_seed(4))
+    per_expert = [model.decode(model.experts[m](x[m])[0], "image") for m in ("image", "caption")]
+    from_image = (out - per_expert[0]).abs().amax(dim=1) < 1e-6
+    from_caption = (out - per_expert[1]).abs().amax(dim=1) < 1e-6
+    assert bool((from_image | from_caption).all())
+    assert bool(from_image.any()) and bool(from_caption.any())  # the expert is chosen at random per row
