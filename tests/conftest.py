@@ -6,7 +6,26 @@ separate processes it cannot reach; CI additionally runs the suite inside a netw
 namespace with only loopback (see scripts/run_tests.sh).
 """
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """``scripts/<name>.py`` imported as the module ``name`` (once; later calls return it).
+
+    Registered in ``sys.modules`` before it runs: dataclasses look their module up there.
+    """
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def pytest_configure(config):

@@ -13,12 +13,11 @@ When a chapter test fails: ``python scripts/add_api_links.py`` adds the missing 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 pytest.importorskip("sphinx", reason="the API pages are read by autodoc's rules (the book extra)")
 
@@ -26,17 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
 
-def _load_linker():
-    name = "add_api_links"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module                  # before exec: dataclasses look the module up
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-links = _load_linker()
+links = load_script("add_api_links")
 
 
 @pytest.fixture(scope="module")

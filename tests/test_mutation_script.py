@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("mutation_test", ROOT / "scripts" / "mutation_test.py")
-mutation_test = importlib.util.module_from_spec(_spec)
-sys.modules["mutation_test"] = mutation_test  # dataclasses look their module up there
-_spec.loader.exec_module(mutation_test)
+mutation_test = load_script("mutation_test")
 
 SOURCE = '''"""Module docstring: never mutated."""
 __all__ = ["f"]

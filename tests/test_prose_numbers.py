@@ -12,30 +12,19 @@ The same check from the command line: ``python scripts/check_prose_numbers.py [N
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def _load_checker():
-    name = "check_prose_numbers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module                  # before exec: dataclasses look the module up
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cpn = _load_checker()
+cpn = load_script("check_prose_numbers")
 
 # Numbers that are legitimately not in the run. Per notebook (file stem): (the number as written,
 # a fragment of its sentence, the reason). Keep it short: the fix for a result is to print it (or
